@@ -1,0 +1,86 @@
+"""Finish the generated project: tidy folders, record the template, start git.
+
+Files of options that were not chosen are never rendered (their names render
+empty), which can leave an empty folder behind; this hook removes those. It then
+writes ``.cruft.json`` so ``cruft update`` can bring later template changes in,
+and makes the project a git repository, which DVC and cruft both expect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+ABBREVIATIONS = {
+    "gh:": "https://github.com/",
+    "gl:": "https://gitlab.com/",
+    "bb:": "https://bitbucket.org/",
+}
+
+
+def remove_empty_dirs(root: Path) -> None:
+    for folder, _dirs, _files in sorted(os.walk(root), key=lambda item: -len(item[0])):
+        path = Path(folder)
+        if path != root and not any(path.iterdir()):
+            path.rmdir()
+
+
+def git(*args: str, cwd: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def template_url(template: str) -> str:
+    for short, prefix in ABBREVIATIONS.items():
+        if template.startswith(short):
+            return prefix + template[len(short) :]
+    if "://" in template or template.startswith("git@"):
+        return template
+    return str(Path(template).resolve())
+
+
+def write_cruft_state(project: Path, answers: dict[str, object]) -> None:
+    """Record template and answers the way ``cruft create`` does."""
+    commit = git("rev-parse", "HEAD", cwd=Path(str(answers["_repo_dir"])))
+    if not commit:
+        return  # not a git template: `cruft link` can attach one later (README)
+    url = template_url(str(answers["_template"]))
+    context = {
+        key: value
+        for key, value in answers.items()
+        if not key.startswith("_") or key in ("_extensions", "_copy_without_render")
+    }
+    context.update({"_template": url, "_commit": commit})
+    state = {
+        "template": url,
+        "commit": commit,
+        "checkout": answers.get("_checkout"),
+        "context": {"cookiecutter": context},
+        "directory": None,
+    }
+    (project / ".cruft.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
+def init_git(project: Path) -> None:
+    if shutil.which("git") and git("rev-parse", "--is-inside-work-tree", cwd=project) is None:
+        git("init", "--quiet", "--initial-branch=main", cwd=project)
+
+
+def main() -> None:
+    project = Path.cwd()
+    answers = json.loads(r'{{ cookiecutter | tojson }}')
+    remove_empty_dirs(project)
+    write_cruft_state(project, answers)
+    init_git(project)
+
+
+if __name__ == "__main__":
+    main()

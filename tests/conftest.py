@@ -1,0 +1,98 @@
+"""Baking helpers and the render matrix shared by the template's tests."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+DEFAULTS: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+
+# Options whose combinations change what is rendered together: every combination.
+INTERACTING = {
+    "problem_type": ["classification", "regression"],
+    "include_sagemaker": ["yes", "no"],
+    "experiment_tracking": ["none", "mlflow"],
+}
+# Options that change one place each: rotated through the combinations above.
+ROTATED = {
+    "dvc_remote": ["s3", "local", "azure", "gcs", "none"],
+    "open_source_license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
+    "python_version": ["3.11", "3.12", "3.13"],
+}
+
+
+def render_matrix() -> list[dict[str, str]]:
+    combos = [dict(zip(INTERACTING, values, strict=True)) for values in itertools.product(*INTERACTING.values())]
+    for index, combo in enumerate(combos):
+        for option, values in ROTATED.items():
+            combo[option] = values[index % len(values)]
+    # The longest allowed package name: generated code must stay lint-clean with it.
+    combos[-1]["project_name"] = "Quarterly Demand Forecast For Retailers"
+    return combos
+
+
+def config_id(config: dict[str, str]) -> str:
+    return "-".join(config[key] for key in (*INTERACTING, "dvc_remote"))
+
+
+MATRIX = render_matrix()
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Render the template in-process (as `cookiecutter --no-input` would)."""
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+
+
+def bake_failure(output_dir: Path, **answers: str) -> tuple[int, str]:
+    """Bake expecting a rejection; returns the exit status and what went to stderr."""
+    stderr = StringIO()
+    with redirect_stderr(stderr), pytest.raises(SystemExit) as exit_info:
+        bake(output_dir, **answers)
+    return int(exit_info.value.code or 0), stderr.getvalue()
+
+
+@pytest.fixture(scope="session")
+def baked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every configuration of the render matrix, baked once."""
+    root = tmp_path_factory.mktemp("matrix")
+    projects = {}
+    for config in MATRIX:
+        folder = root / config_id(config)
+        projects[config_id(config)] = bake(folder, **config)
+    return projects
+
+
+def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command, failing the test with its output if it exits non-zero."""
+    result = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    """The shared environment: the one running these tests holds every generated dependency."""
+    return Path(sys.executable).parent
+
+
+@pytest.fixture
+def clean_env() -> Iterator[dict[str, str]]:
+    """An environment for generated projects without the caller's AWS or API settings."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "API_KEYS", "MODEL_DIR"))}
+    yield keep

@@ -1,0 +1,128 @@
+"""Every configuration renders exactly the expected files, cleanly."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import MATRIX, config_id, run
+
+ALWAYS = {
+    ".dockerignore",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    ".env.example",
+    ".gitignore",
+    "LICENSE",
+    "Makefile",
+    "README.md",
+    "data/README.md",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    "tests/__init__.py",
+    "tests/conftest.py",
+    "tests/test_api.py",
+    "tests/test_data_features.py",
+    "tests/test_data_format.py",
+    "tests/test_model_info.py",
+}
+PACKAGE = {
+    "__init__.py",
+    "cli.py",
+    "config.py",
+    "errors.py",
+    "files.py",
+    "log.py",
+    "data_processing/__init__.py",
+    "data_processing/cleaning.py",
+    "data_processing/exploration.py",
+    "data_processing/ingest.py",
+    "data_processing/preprocessing.py",
+    "data_processing/validation.py",
+    "model/__init__.py",
+    "model/artifact.py",
+    "model/train.py",
+    "model/validate.py",
+    "serve/Dockerfile",
+    "serve/__init__.py",
+    "serve/__main__.py",
+    "serve/app.py",
+    "serve/auth.py",
+    "serve/inputs.py",
+    "serve/metrics.py",
+    "serve/openapi.py",
+    "serve/predictor.py",
+}
+
+
+def expected_files(config: dict[str, str], package: str) -> set[str]:
+    files = set(ALWAYS) | {f"{package}/{name}" for name in PACKAGE}
+    files.add("data/sample/penguins.csv" if config["problem_type"] == "classification" else "data/sample/cars.csv")
+    files.add(".dvc/config")
+    return files
+
+
+def rendered_files(project: Path) -> set[str]:
+    return {
+        path.relative_to(project).as_posix()
+        for path in project.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(project).parts[:1]
+    }
+
+
+@pytest.mark.parametrize("config", MATRIX, ids=config_id)
+def test_exact_file_set(baked: dict[str, Path], config: dict[str, str]) -> None:
+    project = baked[config_id(config)]
+    package = project.name.replace("-", "_")
+    files = rendered_files(project)
+    files.discard(".cruft.json")  # present when the template is a git checkout
+    assert files == expected_files(config, package)
+    empty = [p for p in project.rglob("*") if p.is_dir() and not any(p.iterdir()) and ".git" not in p.parts]
+    assert not empty, f"empty folders left: {empty}"
+
+
+JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+
+
+@pytest.mark.parametrize("config", MATRIX, ids=config_id)
+def test_no_template_syntax_left(baked: dict[str, Path], config: dict[str, str]) -> None:
+    project = baked[config_id(config)]
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.suffix not in {".csv"}:
+            text = path.read_text(encoding="utf-8")
+            match = JINJA.search(text)
+            assert not match, f"{path.relative_to(project)}: leftover {match.group()!r}"
+
+
+@pytest.mark.parametrize("config", MATRIX, ids=config_id)
+def test_config_files_parse(baked: dict[str, Path], config: dict[str, str]) -> None:
+    project = baked[config_id(config)]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == project.name
+    assert pyproject["project"]["requires-python"] == f">={config['python_version']}"
+    extras = pyproject["project"]["optional-dependencies"]
+    assert ("sagemaker" in extras) == (config["include_sagemaker"] == "yes")
+    assert ("remote" in extras) == (config["dvc_remote"] in ("s3", "azure", "gcs"))
+    for name in ("params.yaml", "dvc.yaml"):
+        assert isinstance(yaml.safe_load((project / name).read_text(encoding="utf-8")), dict)
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    assert params["data"]["task"] == config["problem_type"]
+    assert (project / params["data"]["source"]).is_file()
+
+
+def test_python_is_ruff_clean(baked: dict[str, Path]) -> None:
+    """One ruff run over every rendered project, each with its own pyproject settings."""
+    projects = [str(p) for p in baked.values()]
+    run("ruff", "check", "--no-cache", *projects)
+    run("ruff", "format", "--check", "--no-cache", *projects)
+
+
+def test_dockerfiles_pass_hadolint(baked: dict[str, Path]) -> None:
+    dockerfiles = sorted({str(p) for project in baked.values() for p in project.rglob("Dockerfile")})
+    assert dockerfiles
+    run("hadolint", "--failure-threshold", "warning", *dockerfiles)

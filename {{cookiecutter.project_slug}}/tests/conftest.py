@@ -1,0 +1,108 @@
+"""Shared fixtures: the pipeline run once per test session on the embedded data.
+
+The fixtures call the same functions as the DVC stages, in a temporary folder,
+with a lighter search (no grid, 3 folds) so the suite runs in seconds. The
+suite therefore needs neither ``make pipeline`` nor network access.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.config import Params, load_params
+from {{ cookiecutter.package_name }}.data_processing.cleaning import clean
+from {{ cookiecutter.package_name }}.data_processing.ingest import ingest
+from {{ cookiecutter.package_name }}.files import read_table
+from {{ cookiecutter.package_name }}.model.artifact import LoadedModel, load_model
+from {{ cookiecutter.package_name }}.model.train import split_train_test, train
+from {{ cookiecutter.package_name }}.model.validate import validate
+
+PROJECT = Path(__file__).resolve().parents[1]
+FAST = {"train.search": "none", "train.cv_folds": 3}
+API_KEY = "test-key-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Run:
+    params: Params
+    raw: pd.DataFrame
+    clean: pd.DataFrame
+    train: pd.DataFrame
+    test: pd.DataFrame
+    model_dir: Path
+    model: LoadedModel
+    metrics: dict[str, object]
+    clean_file: Path
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    return load_params(PROJECT / "params.yaml", overrides=FAST)
+
+
+@pytest.fixture(scope="session")
+def run(params: Params, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """ingest -> clean -> train -> validate, as `make pipeline` runs them."""
+    root = tmp_path_factory.mktemp("pipeline")
+    source = PROJECT / params.data.source
+    params = load_params(PROJECT / "params.yaml", overrides={**FAST, "data.source": str(source)})
+    raw_file = ingest(params, root / "raw.csv")
+    raw = read_table(raw_file)
+    cleaned = clean(raw, params, raw_file)
+    clean_file = root / "clean.csv"
+    cleaned.to_csv(clean_file, index=False)
+    frame = read_table(clean_file)
+    train_part, test_part = split_train_test(frame, params, clean_file)
+    model_dir = root / "models"
+    train(params, clean_file, model_dir)
+    metrics = validate(params, model_dir, clean_file, root / "reports", figures=False)
+    return Run(
+        params,
+        raw,
+        frame,
+        train_part,
+        test_part,
+        model_dir,
+        load_model(model_dir),
+        metrics,
+        clean_file,
+    )
+
+
+def run_module(
+    module: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m <module>`` the way a user or a DVC stage does."""
+    environment = {**os.environ, "PYTHONPATH": str(PROJECT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A scratch project folder with params.yaml, to run commands against bad inputs."""
+    (tmp_path / "params.yaml").write_text(
+        (PROJECT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    return tmp_path

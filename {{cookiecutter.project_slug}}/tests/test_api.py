@@ -1,0 +1,491 @@
+"""The HTTP API: auth, every error class, train/serve consistency, OpenAPI, fuzzing.
+
+Most tests use Flask's test client, which runs the same app code as gunicorn;
+``TestServer`` starts the real thing (``python -m ...serve``) on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.errors import ConfigError, ModelError
+from {{ cookiecutter.package_name }}.serve import create_app
+
+from .conftest import API_KEY, PROJECT, Run, free_port
+
+AUTH = {"X-API-Key": API_KEY}
+
+
+def records(frame: pd.DataFrame, run: Run) -> list[dict[str, Any]]:
+    """Rows as JSON records, with NaN sent as null."""
+    features = frame[run.model.spec.columns].astype(object)
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in features.to_dict(orient="records")
+    ]
+
+
+@pytest.fixture(scope="module")
+def app(run: Run) -> Flask:
+    return create_app(
+        Settings(model_dir=run.model_dir, api_keys=(API_KEY,), max_rows=500, max_body_bytes=200_000)
+    )
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def row(run: Run) -> dict[str, Any]:
+    return records(run.test.head(1), run)[0]
+
+
+# --------------------------------------------------------------------------- auth
+
+
+def test_ping_and_health_are_open(client: FlaskClient) -> None:
+    assert client.get("/ping").status_code == 200
+    assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": "wrong-key-0123456789"},
+        {"Authorization": "Bearer wrong-key-0123456789"},
+        {"Authorization": "Basic abc"},
+    ],
+    ids=["none", "wrong", "wrong-bearer", "basic"],
+)
+@pytest.mark.parametrize(
+    "path", ["/predict", "/invocations", "/model", "/metrics", "/openapi.json"]
+)
+def test_protected_routes_need_a_valid_key(
+    client: FlaskClient, row: dict[str, Any], path: str, headers: dict[str, str]
+) -> None:
+    response = client.open(
+        path,
+        method="GET" if path in ("/model", "/metrics", "/openapi.json") else "POST",
+        json={"instances": [row]},
+        headers=headers,
+    )
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "unauthorized"
+    assert API_KEY not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "headers", [AUTH, {"Authorization": f"Bearer {API_KEY}"}], ids=["x-api-key", "bearer"]
+)
+def test_a_valid_key_is_accepted(
+    client: FlaskClient, row: dict[str, Any], headers: dict[str, str]
+) -> None:
+    assert client.post("/predict", json={"instances": [row]}, headers=headers).status_code == 200
+
+
+def test_invocations_can_rely_on_iam(run: Run, row: dict[str, Any]) -> None:
+    app = create_app(Settings(model_dir=run.model_dir, invocations_auth="iam"))
+    client = app.test_client()
+    assert client.post("/invocations", json={"instances": [row]}).status_code == 200
+    assert client.post("/predict", json={"instances": [row]}).status_code == 401
+
+
+def test_start_up_refuses_without_keys(run: Run) -> None:
+    with pytest.raises(ConfigError, match="no API keys"):
+        create_app(Settings(model_dir=run.model_dir))
+    assert create_app(Settings(model_dir=run.model_dir, allow_unauthenticated=True))
+
+
+def test_hashed_keys_from_a_file(run: Run, tmp_path: Path, row: dict[str, Any]) -> None:
+    from {{ cookiecutter.package_name }}.serve.auth import digest
+
+    keys = tmp_path / "keys"
+    keys.write_text(f"# production keys\nsha256:{digest(API_KEY).hex()}\n", encoding="utf-8")
+    client = create_app(Settings(model_dir=run.model_dir, api_keys_file=keys)).test_client()
+    assert client.post("/predict", json={"instances": [row]}, headers=AUTH).status_code == 200
+    assert (
+        client.post(
+            "/predict", json={"instances": [row]}, headers={"X-API-Key": "x" * 20}
+        ).status_code
+        == 401
+    )
+
+
+def test_short_keys_are_refused(run: Run) -> None:
+    with pytest.raises(ConfigError, match="at least 16"):
+        create_app(Settings(model_dir=run.model_dir, api_keys=("short",)))
+
+
+def test_a_missing_model_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        create_app(Settings(model_dir=tmp_path, api_keys=(API_KEY,)))
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def test_predictions_over_http_equal_in_process_predictions(client: FlaskClient, run: Run) -> None:
+    response = client.post("/predict", json={"instances": records(run.test, run)}, headers=AUTH)
+    assert response.status_code == 200
+    body = response.json
+    expected = run.model.predict(run.test)
+    if run.params.is_classifier:
+        assert body["predictions"] == list(expected)
+        assert body["classes"] == run.model.classes
+        assert np.allclose(np.array(body["probabilities"]).sum(axis=1), 1.0, atol=1e-4)
+    else:
+        assert np.allclose(body["predictions"], expected)
+    assert body["model_version"] == run.model.version
+
+
+def test_invocations_speaks_csv_both_ways(client: FlaskClient, run: Run) -> None:
+    rows = run.test.head(5)[run.model.spec.columns]
+    csv_body = rows.to_csv(index=False, header=False)
+    response = client.post(
+        "/invocations",
+        data=csv_body,
+        content_type="text/csv",
+        headers={**AUTH, "Accept": "text/csv"},
+    )
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    lines = response.get_data(as_text=True).strip().splitlines()
+    expected = run.model.predict(rows)
+    if run.params.is_classifier:
+        assert lines == [str(p) for p in expected]
+    else:
+        assert np.allclose([float(v) for v in lines], expected)
+    with_header = rows.to_csv(index=False)
+    response = client.post("/invocations", data=with_header, content_type="text/csv", headers=AUTH)
+    assert response.status_code == 200
+    assert len(response.json["predictions"]) == 5
+
+
+def test_model_card(client: FlaskClient, run: Run) -> None:
+    body = client.get("/model", headers=AUTH).json
+    assert body["model_version"] == run.model.version
+    assert [f["name"] for f in body["features"]] == run.model.spec.columns
+    assert body["cv"]["scoring"]
+
+
+def test_metrics_count_requests_and_predictions(client: FlaskClient, row: dict[str, Any]) -> None:
+    client.post("/predict", json={"instances": [row, row]}, headers=AUTH)
+    client.post("/predict", data="nope", content_type="application/json", headers=AUTH)
+    text = client.get("/metrics", headers=AUTH).get_data(as_text=True)
+    assert 'http_requests_total{method="POST",route="/predict",status="200"}' in text
+    assert 'http_request_errors_total{route="/predict",status="400"}' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert "model_predictions_total" in text
+
+
+def test_every_response_has_a_request_id(client: FlaskClient) -> None:
+    assert len(client.get("/ping").headers["X-Request-ID"]) == 32
+    assert (
+        client.get("/ping", headers={"X-Request-ID": "trace-42"}).headers["X-Request-ID"]
+        == "trace-42"
+    )
+    error = client.post("/predict", json={}, headers=AUTH)
+    assert error.json["request_id"] == error.headers["X-Request-ID"]
+
+
+# --------------------------------------------------------------------------- input errors
+
+
+def _with(row: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**row, **changes}
+
+
+def error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[Any, int, str]]:
+    numeric = run.model.spec.numeric[0]
+    first = run.model.spec.columns[0]
+    cases: dict[str, tuple[Any, int, str]] = {
+        "unknown field": ({"instances": [_with(row, colour="red")]}, 422, "instances[0].colour"),
+        "missing field": (
+            {"instances": [{k: v for k, v in row.items() if k != first}]},
+            422,
+            f"instances[0].{first}",
+        ),
+        "wrong type": (
+            {"instances": [_with(row, **{numeric: "heavy"})]},
+            422,
+            f"instances[0].{numeric}",
+        ),
+        "boolean as number": (
+            {"instances": [_with(row, **{numeric: True})]},
+            422,
+            f"instances[0].{numeric}",
+        ),
+        "record not an object": ({"instances": [[1, 2, 3]]}, 422, "instances[0]"),
+        "empty batch": ({"instances": []}, 422, "instances"),
+        "no instances": ({"rows": [row]}, 422, "rows"),
+        "too many rows": ({"instances": [row] * 501}, 413, "instances"),
+    }
+    if run.model.spec.categorical:
+        category = run.model.spec.categorical[0]
+        cases["object as category"] = (
+            {"instances": [_with(row, **{category: {"a": 1}})]},
+            422,
+            f"instances[0].{category}",
+        )
+    return cases
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown field",
+        "missing field",
+        "wrong type",
+        "boolean as number",
+        "record not an object",
+        "empty batch",
+        "no instances",
+        "too many rows",
+    ],
+)
+def test_invalid_records_name_the_field(
+    client: FlaskClient, run: Run, row: dict[str, Any], case: str
+) -> None:
+    body, status, field = error_cases(run, row)[case]
+    response = client.post("/predict", json=body, headers=AUTH)
+    assert response.status_code == status
+    error = response.json["error"]
+    assert error["field"] == field
+    assert field in error["message"]
+    assert len(response.get_data()) < 500, "the error must not echo the payload or the schema"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_nan_and_infinity_are_rejected(
+    client: FlaskClient, run: Run, row: dict[str, Any], literal: str
+) -> None:
+    numeric = run.model.spec.numeric[0]
+    body = json.dumps({"instances": [_with(row, **{numeric: 0.5})]}).replace("0.5", literal, 1)
+    response = client.post("/predict", data=body, content_type="application/json", headers=AUTH)
+    assert response.status_code in (400, 422)
+    assert response.json["error"]["code"] in ("malformed_json", "invalid_input")
+
+
+def test_missing_values_are_allowed_as_null(
+    client: FlaskClient, run: Run, row: dict[str, Any]
+) -> None:
+    blank = dict.fromkeys(row)
+    response = client.post("/predict", json={"instances": [blank]}, headers=AUTH)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "code"),
+    [
+        ("{not json", "application/json", 400, "malformed_json"),
+        ("a=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        ("x" * 300_000, "application/json", 413, "request_entity_too_large"),
+    ],
+    ids=["malformed", "content-type", "body-size"],
+)
+def test_body_errors(
+    client: FlaskClient, data: str, content_type: str, status: int, code: str
+) -> None:
+    response = client.post("/predict", data=data, content_type=content_type, headers=AUTH)
+    assert response.status_code == status
+    assert response.json["error"]["code"] == code
+
+
+def test_unacceptable_accept_header(client: FlaskClient, row: dict[str, Any]) -> None:
+    response = client.post(
+        "/invocations", json={"instances": [row]}, headers={**AUTH, "Accept": "application/xml"}
+    )
+    assert response.status_code == 406
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=json_values, mutate=st.dictionaries(st.text(max_size=12), json_values, max_size=3))
+def test_fuzzed_bodies_never_cause_a_server_error(
+    client: FlaskClient, row: dict[str, Any], body: Any, mutate: dict[str, Any]
+) -> None:
+    for payload in (body, {"instances": [{**row, **mutate}]}, {"instances": body}):
+        response = client.post(
+            "/predict", data=json.dumps(payload), content_type="application/json", headers=AUTH
+        )
+        assert response.status_code < 500, response.get_data(as_text=True)
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def test_openapi_document_is_valid_and_lists_every_route(app: Flask, client: FlaskClient) -> None:
+    from openapi_spec_validator import validate
+
+    document = client.get("/openapi.json", headers=AUTH).json
+    validate(document)
+    routes = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static"}
+    assert routes == set(document["paths"])
+    for path, operations in document["paths"].items():
+        for method in operations:
+            rule = next(r for r in app.url_map.iter_rules() if r.rule == path)
+            assert method.upper() in rule.methods, f"{method} {path}"
+
+
+def test_openapi_request_schema_accepts_real_records(client: FlaskClient, run: Run) -> None:
+    import jsonschema
+
+    document = client.get("/openapi.json", headers=AUTH).json
+    schema = {
+        **document["components"]["schemas"]["PredictRequest"],
+        "components": document["components"],
+    }
+    schema = json.loads(json.dumps(schema).replace("#/components/", "#/components/"))
+    jsonschema.validate({"instances": records(run.test.head(3), run)}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"instances": [{"colour": "red"}]}, schema)
+
+
+# --------------------------------------------------------------------------- real server
+
+
+@pytest.fixture(scope="module")
+def server(run: Run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m ...serve`` under gunicorn on a free port of 127.0.0.1."""
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("server") / "server.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT),
+        "MODEL_DIR": str(run.model_dir),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "WORKERS": "2",
+        "API_KEYS": API_KEY,
+    }
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "{{ cookiecutter.package_name }}.serve", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {log_file.read_text()}")
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("server did not answer /ping within 60 s")
+    yield url
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def http(
+    url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+@pytest.mark.slow
+class TestServer:
+    def test_auth_over_http(self, server: str, row: dict[str, Any]) -> None:
+        assert http(f"{server}/ping")[0] == 200
+        assert http(f"{server}/predict", {"instances": [row]})[0] == 401
+        assert (
+            http(f"{server}/predict", {"instances": [row]}, {"X-API-Key": "wrong-key-0123456789"})[
+                0
+            ]
+            == 401
+        )
+        assert http(f"{server}/predict", {"instances": [row]}, AUTH)[0] == 200
+
+    def test_http_predictions_equal_in_process_predictions(self, server: str, run: Run) -> None:
+        status, body, headers = http(
+            f"{server}/invocations", {"instances": records(run.test, run)}, AUTH
+        )
+        assert status == 200
+        assert headers["X-Request-ID"]
+        expected = run.model.predict(run.test)
+        if run.params.is_classifier:
+            assert body["predictions"] == list(expected)
+        else:
+            assert np.allclose(body["predictions"], expected)
+
+    def test_metrics_add_up_across_workers(self, server: str, row: dict[str, Any]) -> None:
+        for _ in range(6):
+            http(f"{server}/predict", {"instances": [row]}, AUTH)
+        request = urllib.request.Request(f"{server}/metrics", headers=AUTH)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+        counts = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith('http_requests_total{method="POST",route="/predict",status="200"}')
+        ]
+        assert counts
+        assert counts[0] >= 6
+
+
+def test_service_refuses_to_start_with_a_bad_model(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT),
+        "MODEL_DIR": str(tmp_path),
+        "API_KEYS": API_KEY,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}.serve", "--check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path}/metadata.json: not found; train a model first (make pipeline)"
+    ]

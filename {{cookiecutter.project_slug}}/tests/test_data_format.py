@@ -1,0 +1,138 @@
+"""Data format: columns, dtypes, and one clear line for every kind of bad input file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from pandas.api import types as ptypes
+
+from {{ cookiecutter.package_name }}.data_processing.validation import infer_features
+
+from .conftest import PROJECT, Run, run_module
+
+
+def test_raw_data_has_the_target_and_the_configured_features(run: Run) -> None:
+    assert run.params.data.target in run.raw.columns
+    spec = infer_features(run.raw, run.params, run.params.data.source)
+    assert spec.columns, "no features inferred"
+    assert set(spec.columns) <= set(run.raw.columns)
+    assert not set(run.params.features.drop) & set(spec.columns)
+
+
+def test_clean_data_types(run: Run) -> None:
+    spec = run.model.spec
+    for name in spec.numeric:
+        assert ptypes.is_numeric_dtype(run.clean[name]), name
+    for name in spec.categorical:
+        values = run.clean[name].dropna()
+        assert all(isinstance(v, str) for v in values.astype(object)), name
+    if run.params.is_classifier:
+        assert run.clean[run.params.data.target].nunique() >= 2
+    else:
+        assert ptypes.is_numeric_dtype(run.clean[run.params.data.target])
+
+
+def test_clean_data_has_targets_and_no_duplicates(run: Run) -> None:
+    assert run.clean[run.params.data.target].notna().all()
+    assert not run.clean.duplicated().any()
+    assert len(run.clean) <= len(run.raw)
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def _write_params(folder: Path, **data: object) -> None:
+    params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
+    params["data"].update(data)
+    (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+
+
+def _sample(run: Run) -> pd.DataFrame:
+    return pd.read_csv(PROJECT / run.params.data.source)
+
+
+def _with_text_in_numeric_column(run: Run) -> pd.DataFrame:
+    frame = _sample(run)
+    column = run.model.spec.numeric[0]
+    frame[column] = frame[column].astype(object)
+    frame.loc[5, column] = "12,5 mm"
+    return frame
+
+
+def _without_target(run: Run, path: Path) -> None:
+    _sample(run).drop(columns=[run.params.data.target]).to_csv(path, index=False)
+
+
+def _header_only(run: Run, path: Path) -> None:
+    path.write_text(",".join(_sample(run).columns) + "\n", encoding="utf-8")
+
+
+def _semicolons(run: Run, path: Path) -> None:
+    _sample(run).to_csv(path, index=False, sep=";")
+
+
+def _text_in_numeric(run: Run, path: Path) -> None:
+    _with_text_in_numeric_column(run).to_csv(path, index=False)
+
+
+def _bad_target(run: Run, path: Path) -> None:
+{%- if cookiecutter.problem_type == "classification" %}
+    _sample(run).assign(**{run.params.data.target: "only"}).to_csv(path, index=False)
+{%- else %}
+    _sample(run).assign(**{run.params.data.target: "unknown"}).to_csv(path, index=False)
+{%- endif %}
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[Run, Path], object], str]] = {
+    "missing target column": (_without_target, "target column"),
+    "empty file": (lambda run, path: path.write_bytes(b""), "file is empty"),
+    "header only": (_header_only, "no rows"),
+    "not text": (lambda run, path: path.write_bytes(bytes(range(256)) * 4), "not UTF-8"),
+    "wrong delimiter": (_semicolons, "delimiter"),
+    "text in a numeric column": (_text_in_numeric, "first '12,5 mm' on line 7"),
+{%- if cookiecutter.problem_type == "classification" %}
+    "a single class": (_bad_target, "single class"),
+{%- else %}
+    "text in the target": (_bad_target, "non-numeric value"),
+{%- endif %}
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_fails_with_one_line_and_keeps_earlier_outputs(
+    run: Run, project_copy: Path, case: str
+) -> None:
+    make_file, expected = BAD_INPUTS[case]
+    source = project_copy / "bad.csv"
+    make_file(run, source)
+    _write_params(project_copy, source="bad.csv")
+    outputs = {
+        "ingest": project_copy / "data/raw/dataset.csv",
+        "cleaning": project_copy / "data/processed/clean.csv",
+    }
+    for path in outputs.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("earlier output\n", encoding="utf-8")
+
+    failures = []
+    for stage in ("ingest", "cleaning"):
+        module = f"{{ cookiecutter.package_name }}.data_processing.{stage}"
+        result = run_module(module, cwd=project_copy)
+        if result.returncode != 0:  # ingest checks the header; cleaning checks the values
+            failures.append(result)
+            break
+
+    assert failures, f"{case}: every stage accepted the bad file"
+    result = failures[0]
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert expected in lines[0], lines[0]
+    assert "bad.csv" in lines[0] or "dataset.csv" in lines[0], "the message names the file"
+    assert "Traceback" not in result.stderr
+    assert outputs["cleaning"].read_text(encoding="utf-8") == "earlier output\n"

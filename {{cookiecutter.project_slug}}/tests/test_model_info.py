@@ -1,0 +1,95 @@
+"""Model info: a complete model card, minimum quality, reproducible predictions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sklearn
+
+from {{ cookiecutter.package_name }}.errors import DataError, ModelError
+from {{ cookiecutter.package_name }}.files import sha256_file
+from {{ cookiecutter.package_name }}.model.artifact import METADATA_FILE, load_model
+from {{ cookiecutter.package_name }}.model.train import fit
+from {{ cookiecutter.package_name }}.model.validate import check_gates
+
+from .conftest import Run
+
+
+def test_model_card_is_complete_and_matches_the_artifact(run: Run) -> None:
+    meta = run.model.metadata
+    for key in (
+        "model_version",
+        "created_at",
+        "task",
+        "target",
+        "estimator",
+        "features",
+        "cv",
+        "params",
+        "data",
+        "git_commit",
+        "versions",
+        "artifact",
+    ):
+        assert key in meta, key
+    assert meta["artifact"]["sha256"] == sha256_file(run.model_dir / meta["artifact"]["file"])
+    assert meta["data"]["sha256"] == sha256_file(run.clean_file)
+    assert meta["data"]["train_rows"] == len(run.train)
+    assert meta["versions"]["scikit-learn"] == sklearn.__version__
+    assert [f["name"] for f in meta["features"]] == run.model.spec.columns
+    assert meta["params"]["data"]["target"] == run.params.data.target
+    assert meta["model_version"].endswith(meta["artifact"]["sha256"][:8])
+    if run.params.is_classifier:
+        assert meta["classes"] == sorted(run.clean[run.params.data.target].unique().tolist())
+        assert meta["cv"]["best"]["mean"] is not None
+
+
+def test_model_meets_the_quality_gates(run: Run) -> None:
+    assert check_gates(run.metrics, run.params.validate.gates) == []
+
+
+def test_predictions_are_deterministic(run: Run) -> None:
+    first, _ = fit(run.params, run.train, run.clean_file)
+    second, _ = fit(run.params, run.train, run.clean_file)
+    x = run.model.features(run.test)
+    assert np.array_equal(first.predict(x), second.predict(x))
+
+
+def test_save_and_load_give_the_same_predictions(run: Run) -> None:
+    reloaded = load_model(run.model_dir)
+    assert np.array_equal(reloaded.predict(run.test), run.model.predict(run.test))
+
+
+def test_input_without_a_feature_is_rejected_clearly(run: Run) -> None:
+    missing = run.model.spec.columns[0]
+    with pytest.raises(DataError, match=f"lacks feature column '{missing}'"):
+        run.model.predict(run.test.drop(columns=[missing]))
+
+
+def test_a_changed_artifact_is_refused(run: Run, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(run.model_dir, copy)
+    artifact = copy / run.model.metadata["artifact"]["file"]
+    artifact.write_bytes(artifact.read_bytes() + b"\0")
+    with pytest.raises(ModelError, match="does not match"):
+        load_model(copy)
+
+
+def test_a_model_from_another_scikit_learn_is_refused(run: Run, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(run.model_dir, copy)
+    card = copy / METADATA_FILE
+    meta = json.loads(card.read_text(encoding="utf-8"))
+    meta["versions"]["scikit-learn"] = "0.24.2"
+    card.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelError, match=r"scikit-learn 0\.24\.2"):
+        load_model(copy)
+
+
+def test_missing_model_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path)

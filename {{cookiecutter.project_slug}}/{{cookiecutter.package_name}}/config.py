@@ -1,0 +1,320 @@
+"""All configuration in one module.
+
+- ``Settings``: how the code runs (paths, logging, serving). Read from the
+  environment, with a ``.env`` file in the working directory as a fallback.
+- ``Params``: what the pipeline does (data, features, models, gates). Read from
+  ``params.yaml``, which DVC tracks so a change reruns exactly the affected stages.
+
+Both are typed dataclasses; a wrong value fails with one line naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import ConfigError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; each field is read from the upper-case environment variable."""
+
+    model_dir: Path = Path("models")
+    params_file: Path = PARAMS_FILE
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    # HTTP service
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    threads: int = 1
+    timeout: int = 60
+    api_keys: tuple[str, ...] = ()
+    api_keys_file: Path | None = None
+    allow_unauthenticated: bool = False
+    invocations_auth: Literal["api-key", "iam"] = "api-key"
+    max_rows: int = 10_000
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    @classmethod
+    def from_env(
+        cls, env: typing.Mapping[str, str] | None = None, dotenv: Path = Path(".env")
+    ) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``) over the ``.env`` file."""
+        values = {**read_dotenv(dotenv), **(os.environ if env is None else env)}
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for item in dataclasses.fields(cls):
+            name = item.name.upper()
+            if name in values:
+                kwargs[item.name] = _parse_setting(name, values[name], hints[item.name])
+        return cls(**kwargs)
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse ``KEY=value`` lines; ``#`` comments, ``export`` and quotes allowed."""
+    if not path.is_file():
+        return {}
+    result = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        result[key.strip()] = value
+    return result
+
+
+def _parse_setting(name: str, raw: str, hint: Any) -> Any:
+    optional = type(None) in typing.get_args(hint)
+    if optional:
+        if raw == "":
+            return None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"setting {name}={raw!r}: must be true or false")
+    if hint is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"setting {name}={raw!r}: must be an integer") from None
+    if hint is Path:
+        return Path(raw)
+    if origin is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if origin is Literal:
+        if raw not in typing.get_args(hint):
+            allowed = ", ".join(typing.get_args(hint))
+            raise ConfigError(f"setting {name}={raw!r}: must be one of {allowed}")
+        return raw
+    return raw
+
+
+# --------------------------------------------------------------------------- params
+
+Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: Path
+    target: str
+    task: Task
+    delimiter: str = ","
+    test_size: float = 0.2
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test_size < 1:
+            raise ConfigError(f"params: data.test_size={self.test_size}: must be between 0 and 1")
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Feature columns; ``None`` means inferred from dtypes (numbers are numeric)."""
+
+    numeric: list[str] | None = None
+    categorical: list[str] | None = None
+    drop: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CleaningParams:
+    drop_duplicates: bool = True
+    # Valid [min, max] per numeric column; values outside become missing.
+    ranges: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreprocessingParams:
+    numeric_impute: Literal["median", "mean"] = "median"
+    scale: bool = True
+    categorical_impute: Literal["most_frequent", "constant"] = "most_frequent"
+    max_categories: int | None = 20
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    models: list[str]
+    search: Literal["grid", "random", "none"] = "grid"
+    cv_folds: int = 5
+    n_iter: int = 10
+    scoring: str | None = None
+    n_jobs: int | None = None
+    grids: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise ConfigError("params: train.models=[]: name at least one model family")
+        if self.cv_folds == 1 or self.cv_folds < 0:
+            raise ConfigError(
+                f"params: train.cv_folds={self.cv_folds}: must be 0 (off) or at least 2"
+            )
+        if self.cv_folds == 0 and (self.search != "none" or len(self.models) > 1):
+            raise ConfigError(
+                "params: train.cv_folds=0: cross-validation is needed to search "
+                "hyperparameters or to choose between several models"
+            )
+
+
+@dataclass(frozen=True)
+class Gate:
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    gates: dict[str, Gate] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    train: TrainParams
+    features: FeatureParams = field(default_factory=FeatureParams)
+    cleaning: CleaningParams = field(default_factory=CleaningParams)
+    preprocessing: PreprocessingParams = field(default_factory=PreprocessingParams)
+    validate: ValidateParams = field(default_factory=ValidateParams)
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.data.task == "classification"
+
+
+def load_params(path: Path = PARAMS_FILE, overrides: dict[str, Any] | None = None) -> Params:
+    """Read and type-check ``params.yaml``; ``overrides`` maps dotted keys to values."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (run from the project root)") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    for dotted, value in (overrides or {}).items():
+        set_dotted(raw, dotted, value)
+    return build(Params, raw, str(path))
+
+
+def to_dict(params: Params) -> dict[str, Any]:
+    return typing.cast(dict[str, Any], _plain(dataclasses.asdict(params)))
+
+
+def flatten(params: Params) -> dict[str, Any]:
+    """One ``section.key`` entry per field, e.g. ``{"train.cv_folds": 5}``."""
+    return {
+        f"{section}.{key}": value
+        for section, values in to_dict(params).items()
+        for key, value in values.items()
+    }
+
+
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"params: cannot set {dotted!r}: {part!r} is not a section")
+    node[leaf] = value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def build(cls: Any, raw: Any, where: str) -> Any:
+    """Turn plain YAML data into dataclass ``cls``, checking every value's type."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {item.name for item in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(names))})"
+        )
+    kwargs = {}
+    for item in dataclasses.fields(cls):
+        if item.name in raw:
+            kwargs[item.name] = _coerce(raw[item.name], hints[item.name], f"{where}: {item.name}")
+        elif item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: {item.name} is required")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [arg for arg in args if arg is not type(None)]
+        return _coerce(value, options[0], where)
+    if hint is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where}={value!r}: must be one of {', '.join(map(str, args))}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}={value!r}: must be a list")
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}={value!r}: must be a mapping")
+        return {str(k): _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}={value!r}: must be a file path")
+        return Path(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}={value!r}: must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}={value!r}: must be an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}={value!r}: must be a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}={value!r}: must be a string")
+        return value
+    return value

@@ -1,0 +1,1 @@
+"""Data: ingest, clean, split, explore, and the preprocessing shipped inside the model."""

@@ -1,0 +1,85 @@
+"""Clean the raw data (DVC stage ``clean``): types, bad values, duplicates, missing targets.
+
+Rules come from params.yaml: ``features`` says which columns are used and how,
+``cleaning.ranges`` marks values outside a valid range as missing (the imputer
+in the model fills them, at training and at serving time alike).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from .. import cli
+from ..config import Params, load_params
+from ..errors import ConfigError, DataError
+from ..files import read_table, write_table
+from .ingest import RAW_FILE
+from .validation import check_numeric, check_target, infer_features
+
+CLEAN_FILE = Path("data/processed/clean.csv")
+
+log = logging.getLogger(__name__)
+
+
+def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
+    """Return the cleaned frame: feature columns then the target, one row per example."""
+    target = params.data.target
+    spec = infer_features(frame, params, path)
+    check_numeric(frame, spec, params, path)
+    check_target(frame, params, path)
+
+    result = spec.coerce(frame)
+    result[target] = _clean_target(frame[target], params)
+
+    for column, bounds in params.cleaning.ranges.items():
+        if column not in spec.numeric:
+            raise ConfigError(f"params: cleaning.ranges.{column}: not a numeric feature column")
+        if len(bounds) != 2 or bounds[0] > bounds[1]:
+            raise ConfigError(f"params: cleaning.ranges.{column}={bounds}: expected [min, max]")
+        outside = (result[column] < bounds[0]) | (result[column] > bounds[1])
+        if outside.any():
+            log.info("%s: %d value(s) outside %s set to missing", column, outside.sum(), bounds)
+            result.loc[outside, column] = np.nan
+
+    no_target = result[target].isna()
+    if no_target.any():
+        log.info("dropped %d row(s) without a target value", no_target.sum())
+        result = result[~no_target]
+    if params.cleaning.drop_duplicates:
+        duplicated = result.duplicated()
+        if duplicated.any():
+            log.info("dropped %d duplicate row(s)", duplicated.sum())
+            result = result[~duplicated]
+    if len(result) < 10:
+        raise DataError(f"{path}: only {len(result)} usable rows after cleaning; need at least 10")
+    return result.reset_index(drop=True)
+
+
+def _clean_target(values: pd.Series, params: Params) -> pd.Series:
+    if not params.is_classifier:
+        return pd.to_numeric(values).astype("float64")
+    known = values.dropna()
+    if ptypes.is_float_dtype(values) and np.array_equal(known, np.round(known)):
+        return values.astype("Int64").astype(object).where(values.notna(), np.nan)
+    return values
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cli.parser(__doc__).parse_args(argv)
+
+    def command(a: object) -> None:
+        params = load_params(args.params)
+        cleaned = clean(read_table(RAW_FILE), params, RAW_FILE)
+        write_table(cleaned, CLEAN_FILE)
+        log.info("cleaned: %d rows, %d columns -> %s", *cleaned.shape, CLEAN_FILE)
+
+    cli.run(command, args)
+
+
+if __name__ == "__main__":
+    main()

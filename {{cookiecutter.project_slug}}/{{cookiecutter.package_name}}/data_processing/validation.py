@@ -1,0 +1,142 @@
+"""Which columns are features, of what kind, and checks that fail with one clear line.
+
+``FeatureSpec.coerce`` is the single place that turns raw values into the types the
+model sees: training, validation and serving all call it, so a category such as
+``4`` means the same thing in a CSV file and in a JSON request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from ..config import Params
+from ..errors import ConfigError, DataError
+from ..files import require_columns
+
+# An object column is reported as "numbers with stray text" when at least this
+# share of its values parse as numbers.
+MOSTLY_NUMERIC = 0.9
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Feature names by kind; ``columns`` keeps the order of the data file."""
+
+    numeric: list[str]
+    categorical: list[str]
+    columns: list[str]
+
+    @classmethod
+    def ordered(cls, numeric: list[str], categorical: list[str], order: list[str]) -> FeatureSpec:
+        wanted = set(numeric) | set(categorical)
+        return cls(numeric, categorical, [c for c in order if c in wanted])
+
+    def coerce(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Numeric columns as float64, categorical ones as strings (missing stays NaN)."""
+        numeric = set(self.numeric)
+        return pd.DataFrame(
+            {
+                name: pd.to_numeric(frame[name]).astype("float64")
+                if name in numeric
+                else as_category_strings(frame[name])
+                for name in self.columns
+            },
+            index=frame.index,
+        )
+
+
+def as_category_strings(series: pd.Series) -> pd.Series:
+    """Categories as plain strings; whole floats print as integers (4.0 -> "4")."""
+    present = series.notna()
+    if ptypes.is_float_dtype(series):
+        known = series[present]
+        if np.array_equal(known, np.round(known)):
+            series = series.astype("Int64")
+    return series.astype(str).astype(object).where(present, np.nan)
+
+
+def infer_features(frame: pd.DataFrame, params: Params, path: Path) -> FeatureSpec:
+    """Feature kinds from params where given, otherwise from the column dtypes."""
+    target = params.data.target
+    wanted = params.features
+    columns = [str(c) for c in frame.columns]
+    require_columns(path, columns, [target], "target")
+    for role, names in (("numeric", wanted.numeric), ("categorical", wanted.categorical)):
+        if names and target in names:
+            raise ConfigError(f"params: features.{role} lists the target {target!r}")
+        require_columns(path, columns, list(names or []), f"feature ({role})")
+    candidates = [c for c in frame.columns if c != target and c not in wanted.drop]
+    if wanted.numeric is not None:
+        numeric = list(wanted.numeric)
+    else:
+        categorical_given = set(wanted.categorical or [])
+        numeric = [
+            c
+            for c in candidates
+            if c not in categorical_given
+            and ptypes.is_numeric_dtype(frame[c])
+            and not ptypes.is_bool_dtype(frame[c])
+        ]
+    categorical = (
+        list(wanted.categorical)
+        if wanted.categorical is not None
+        else [c for c in candidates if c not in numeric]
+    )
+    if not numeric and not categorical:
+        raise DataError(f"{path}: no feature columns left besides the target {target!r}")
+    return FeatureSpec.ordered(numeric, categorical, columns)
+
+
+def check_numeric(frame: pd.DataFrame, spec: FeatureSpec, params: Params, path: Path) -> None:
+    """Fail on text in a numeric column, or in an inferred column that is nearly all numbers."""
+    declared = set(params.features.categorical or [])
+    suspects = [*spec.numeric] + [
+        c for c in spec.categorical if c not in declared and _mostly_numeric(frame[c])
+    ]
+    for column in suspects:
+        values = frame[column]
+        parsed = pd.to_numeric(values, errors="coerce")
+        bad = values.notna() & parsed.isna()
+        if bad.any():
+            first = int(bad.to_numpy().nonzero()[0][0])
+            raise DataError(
+                f"{path}: column {column!r} is numeric but has {int(bad.sum())} non-numeric "
+                f"value(s), first {values.iloc[first]!r} on line {first + 2}; fix the values, "
+                "or list the column in features.categorical to treat it as text"
+            )
+
+
+def _mostly_numeric(values: pd.Series) -> bool:
+    if ptypes.is_numeric_dtype(values) or ptypes.is_bool_dtype(values):
+        return False
+    present = values.dropna()
+    if present.empty:
+        return False
+    parsed = pd.to_numeric(present, errors="coerce")
+    return bool(parsed.notna().mean() >= MOSTLY_NUMERIC)
+
+
+def check_target(frame: pd.DataFrame, params: Params, path: Path) -> None:
+    target = frame[params.data.target]
+    if target.notna().sum() == 0:
+        raise DataError(f"{path}: target column {params.data.target!r} has no values")
+    if params.is_classifier:
+        classes = target.dropna().unique()
+        if len(classes) < 2:
+            raise DataError(
+                f"{path}: target column {params.data.target!r} has a single class "
+                f"{classes[0]!r}; classification needs at least two"
+            )
+    elif not ptypes.is_numeric_dtype(target):
+        parsed = pd.to_numeric(target, errors="coerce")
+        bad = target.notna() & parsed.isna()
+        first = bad.to_numpy().nonzero()[0][0]
+        raise DataError(
+            f"{path}: regression target {params.data.target!r} has non-numeric value "
+            f"{target.iloc[first]!r} on line {first + 2}"
+        )

@@ -1,0 +1,158 @@
+"""File helpers: atomic writes, hashing and reading tabular data with clear errors.
+
+Every artifact is written to a temporary file next to its target and renamed into
+place, so a crash or a bad input never leaves a half-written file behind and the
+previous version stays intact.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .errors import DataError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: commands that only copy stay fast
+    import pandas as pd
+
+NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "None", "?"]
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        tmp_path.replace(target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_open(target: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    with atomic_path(target) as tmp, tmp.open(mode, encoding=None if "b" in mode else "utf-8") as f:
+        yield f
+
+
+def write_json(path: Path, data: object) -> None:
+    with atomic_open(path) as f:
+        json.dump(data, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+
+
+def read_json(path: Path) -> Any:
+    with path.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_header(path: Path, delimiter: str = ",") -> list[str]:
+    """The column names of a CSV file, after checking it has at least one data row."""
+    _check_file(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            header, first_row = next(reader, None), next(reader, None)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None
+    except csv.Error as error:
+        raise DataError(f"{path}: cannot be parsed as CSV: {error}") from None
+    if not header:
+        raise DataError(f"{path}: file has no columns")
+    if first_row is None:
+        raise DataError(f"{path}: file has a header but no rows")
+    columns = [column.strip() for column in header]
+    _check_delimiter(path, columns, delimiter)
+    return columns
+
+
+def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
+    """Read a CSV or Parquet file, or raise ``DataError`` naming the file and the problem."""
+    import pandas as pd
+
+    _check_file(path)
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return _read_parquet(path)
+    try:
+        frame = pd.read_csv(path, sep=delimiter, na_values=NA_VALUES, keep_default_na=True)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None
+    except (pd.errors.ParserError, csv.Error) as error:
+        detail = str(error).strip().splitlines()[-1]
+        raise DataError(
+            f"{path}: cannot be parsed as CSV with delimiter {delimiter!r}: {detail}"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: file has no columns") from None
+    if frame.empty:
+        raise DataError(f"{path}: file has a header but no rows")
+    frame.columns = [str(column).strip() for column in frame.columns]
+    _check_delimiter(path, list(frame.columns), delimiter)
+    return frame
+
+
+def require_columns(path: Path, available: list[str], wanted: list[str], role: str) -> None:
+    """Fail naming the first column of ``wanted`` that the file at ``path`` lacks."""
+    missing = [column for column in wanted if column not in available]
+    if missing:
+        shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
+        raise DataError(f"{path}: {role} column {missing[0]!r} not found (columns: {shown})")
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+
+
+def _check_delimiter(path: Path, columns: list[str], delimiter: str) -> None:
+    """One column whose name holds another separator means the wrong delimiter."""
+    if len(columns) != 1:
+        return
+    sniffed = next((d for d in ";\t|," if d != delimiter and d in columns[0]), None)
+    if sniffed:
+        raise DataError(
+            f"{path}: one column {columns[0][:60]!r} found with delimiter {delimiter!r}; "
+            f"the file looks {sniffed!r}-separated (set data.delimiter in params.yaml)"
+        )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError:
+        raise DataError(
+            f"{path}: reading Parquet needs pyarrow; "
+            "install the extra: uv pip install -e '.[parquet]'"
+        ) from None
+    except Exception as error:  # pyarrow raises several unrelated types for a bad file
+        raise DataError(f"{path}: cannot be read as Parquet: {error}") from None
+    if frame.empty:
+        raise DataError(f"{path}: file has no rows")
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)

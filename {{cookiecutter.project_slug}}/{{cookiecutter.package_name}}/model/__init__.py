@@ -1,0 +1,1 @@
+"""Model: training with cross-validation and search, validation with quality gates."""

@@ -1,0 +1,323 @@
+"""Train the model (DVC stage ``train``).
+
+For each model family in params.yaml, cross-validate a grid or randomized search
+(or the defaults when ``train.search`` is ``none``), keep the family with the
+best mean score, refit it on the whole training set and save it with its model
+card: feature schema, params, CV scores, data hash, git commit, library versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    ParameterGrid,
+    RandomizedSearchCV,
+    StratifiedKFold,
+    cross_val_score,
+    train_test_split,
+)
+from sklearn.pipeline import Pipeline
+
+from .. import cli
+from ..config import Params, load_params, to_dict
+from ..data_processing.cleaning import CLEAN_FILE
+from ..data_processing.preprocessing import build_pipeline
+from ..data_processing.validation import FeatureSpec, infer_features
+from ..errors import ConfigError, DataError
+from ..files import read_table, sha256_file
+from .artifact import save_model
+
+MODEL_DIR = Path("models")
+
+# Model families by task: (module, class, fixed arguments). Imported on use, so a
+# command that loads a saved model does not pay for every estimator module.
+FAMILIES: dict[str, dict[str, tuple[str, str, dict[str, Any]]]] = {
+    "linear": {
+        "classification": ("sklearn.linear_model", "LogisticRegression", {"max_iter": 2000}),
+        "regression": ("sklearn.linear_model", "Ridge", {}),
+    },
+    "random_forest": {  # n_jobs=-1: trees are built in threads, no process start-up
+        "classification": ("sklearn.ensemble", "RandomForestClassifier", {"n_jobs": -1}),
+        "regression": ("sklearn.ensemble", "RandomForestRegressor", {"n_jobs": -1}),
+    },
+    "hist_gradient_boosting": {
+        "classification": ("sklearn.ensemble", "HistGradientBoostingClassifier", {}),
+        "regression": ("sklearn.ensemble", "HistGradientBoostingRegressor", {}),
+    },
+}
+DEFAULT_SCORING = {"classification": "f1_macro", "regression": "neg_root_mean_squared_error"}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    family: str
+    params: dict[str, Any]
+    cv_mean: float | None
+    cv_std: float | None
+    seconds: float
+
+
+def split_train_test(
+    frame: pd.DataFrame, params: Params, path: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The seeded train/test split, stratified by class for classification.
+
+    Training and validation both call this with the same params, so they agree on
+    which rows are held out without storing a second copy of the data.
+    """
+    stratify = None
+    if params.is_classifier:
+        stratify = frame[params.data.target]
+        counts = stratify.value_counts()
+        rare = counts[counts < 2]
+        if not rare.empty:
+            raise DataError(
+                f"{path}: class {rare.index[0]!r} of target {params.data.target!r} has only "
+                f"{rare.iloc[0]} row; a stratified split needs at least 2 per class"
+            )
+    train, test = train_test_split(
+        frame, test_size=params.data.test_size, random_state=params.data.seed, stratify=stratify
+    )
+    return train, test
+
+
+def make_estimator(family: str, params: Params) -> BaseEstimator:
+    if family not in FAMILIES:
+        raise ConfigError(
+            f"params: train.models: unknown family {family!r} (known: {', '.join(FAMILIES)})"
+        )
+    module, name, fixed = FAMILIES[family][params.data.task]
+    estimator_class = getattr(importlib.import_module(module), name)
+    seeded = (
+        {"random_state": params.data.seed}
+        if "random_state" in estimator_class().get_params()
+        else {}
+    )
+    return estimator_class(**fixed, **seeded)
+
+
+def features_and_target(
+    frame: pd.DataFrame, params: Params, path: Path
+) -> tuple[FeatureSpec, pd.DataFrame, pd.Series]:
+    spec = infer_features(frame, params, path)
+    return spec, spec.coerce(frame), frame[params.data.target]
+
+
+def search(spec: FeatureSpec, x: pd.DataFrame, y: pd.Series, params: Params) -> list[Candidate]:
+    """Cross-validate every model family; one ``Candidate`` per family."""
+    settings = params.train
+    scoring = settings.scoring or DEFAULT_SCORING[params.data.task]
+    splitter = StratifiedKFold if params.is_classifier else KFold
+    candidates = []
+    for number, family in enumerate(settings.models, start=1):
+        label = f"[{number}/{len(settings.models)}] {family}"
+        pipeline = build_pipeline(spec, params.preprocessing, make_estimator(family, params))
+        grid = {f"model__{k}": v for k, v in settings.grids.get(family, {}).items()}
+        _check_grid(pipeline, family, grid)
+        if not settings.cv_folds:
+            log.info("%s: default hyperparameters, no cross-validation", label)
+            candidates.append(Candidate(family, {}, None, None, 0.0))
+            continue
+        folds = splitter(settings.cv_folds, shuffle=True, random_state=params.data.seed)
+        started = time.perf_counter()
+        if settings.search == "none" or not grid:
+            log.info("%s: default hyperparameters x %d folds", label, settings.cv_folds)
+            scores = cross_val_score(
+                pipeline, x, y, cv=folds, scoring=scoring, n_jobs=settings.n_jobs
+            )
+            best, mean, std = {}, scores.mean(), scores.std()
+        else:
+            size = len(ParameterGrid(grid))
+            if settings.search == "grid":
+                searcher: GridSearchCV | RandomizedSearchCV = GridSearchCV(
+                    pipeline, grid, cv=folds, scoring=scoring, n_jobs=settings.n_jobs, refit=False
+                )
+            else:
+                size = min(size, settings.n_iter)
+                searcher = RandomizedSearchCV(
+                    pipeline,
+                    grid,
+                    n_iter=size,
+                    cv=folds,
+                    scoring=scoring,
+                    n_jobs=settings.n_jobs,
+                    refit=False,
+                    random_state=params.data.seed,
+                )
+            log.info(
+                "%s: %s search, %d candidates x %d folds = %d fits",
+                label,
+                settings.search,
+                size,
+                settings.cv_folds,
+                size * settings.cv_folds,
+            )
+            searcher.fit(x, y)
+            best = searcher.best_params_
+            mean = searcher.cv_results_["mean_test_score"][searcher.best_index_]
+            std = searcher.cv_results_["std_test_score"][searcher.best_index_]
+        seconds = time.perf_counter() - started
+        candidate = Candidate(family, _plain(best), float(mean), float(std), round(seconds, 2))
+        log.info(
+            "%s: %s %.4f +/- %.4f in %.1f s %s",
+            label,
+            scoring,
+            mean,
+            std,
+            seconds,
+            candidate.params or "",
+        )
+        candidates.append(candidate)
+    return candidates
+
+
+def _check_grid(pipeline: Pipeline, family: str, grid: dict[str, list[Any]]) -> None:
+    valid = pipeline.get_params()
+    for key, values in grid.items():
+        name = key.removeprefix("model__")
+        if key not in valid:
+            raise ConfigError(f"params: train.grids.{family}: {name!r} is not a parameter")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"params: train.grids.{family}.{name}: must be a non-empty list")
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
+
+
+def fit(params: Params, frame: pd.DataFrame, source: Path) -> tuple[Pipeline, dict[str, Any]]:
+    """Search, refit the best family on all of ``frame`` and describe it for the model card."""
+    spec, x, y = features_and_target(frame, params, source)
+    candidates = search(spec, x, y, params)
+    scored = [c for c in candidates if c.cv_mean is not None]
+    best = max(scored, key=lambda c: c.cv_mean or 0.0) if scored else candidates[0]
+    pipeline = build_pipeline(spec, params.preprocessing, make_estimator(best.family, params))
+    pipeline.set_params(**best.params)
+    started = time.perf_counter()
+    pipeline.fit(x, y)
+    log.info("refit %s on %d rows in %.1f s", best.family, len(x), time.perf_counter() - started)
+    metadata = {
+        "task": params.data.task,
+        "target": params.data.target,
+        "estimator": best.family,
+        "estimator_params": {k.removeprefix("model__"): v for k, v in best.params.items()},
+        "features": describe_features(spec, x),
+        "classes": [_scalar(c) for c in pipeline.classes_] if params.is_classifier else None,
+        "cv": {
+            "scoring": params.train.scoring or DEFAULT_SCORING[params.data.task],
+            "folds": params.train.cv_folds,
+            "best": {"mean": best.cv_mean, "std": best.cv_std},
+            "candidates": [vars(c) for c in candidates],
+        },
+        "params": to_dict(params),
+        "data": {"file": str(source), "train_rows": len(frame)},
+    }
+    return pipeline, metadata
+
+
+def describe_features(spec: FeatureSpec, x: pd.DataFrame) -> list[dict[str, Any]]:
+    """The feature schema, in data order: what serving accepts and the data tests check."""
+    described: list[dict[str, Any]] = []
+    for name in spec.columns:
+        column = x[name]
+        entry: dict[str, Any] = {"name": name, "missing": int(column.isna().sum())}
+        if name in spec.numeric:
+            entry.update(
+                kind="numeric",
+                dtype="float64",
+                min=_scalar(column.min()),
+                max=_scalar(column.max()),
+            )
+        else:
+            entry.update(
+                kind="categorical",
+                dtype="string",
+                categories=sorted(column.dropna().unique().tolist()),
+            )
+        described.append(entry)
+    return described
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def provenance(data_file: Path) -> dict[str, Any]:
+    """Data hash, git commit and library versions for the model card."""
+    return {
+        "data_sha256": sha256_file(data_file),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "pandas": pd.__version__,
+            "numpy": np.__version__,
+        },
+    }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def train(
+    params: Params, data_file: Path = CLEAN_FILE, model_dir: Path = MODEL_DIR
+) -> dict[str, Any]:
+    """Train on the training part of ``data_file``, write the model to ``model_dir``."""
+    frame = read_table(data_file)
+    train_part, test_part = split_train_test(frame, params, data_file)
+    pipeline, metadata = fit(params, train_part, data_file)
+    metadata["data"]["test_rows"] = len(test_part)
+    facts = provenance(data_file)
+    metadata["data"]["sha256"] = facts.pop("data_sha256")
+    metadata.update(facts)
+    written = save_model(pipeline, metadata, model_dir)
+    log.info("model %s (%s) -> %s", written["model_version"], written["estimator"], model_dir)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument(
+        "--data", type=Path, default=CLEAN_FILE, help="clean data CSV (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--model-dir", type=Path, default=MODEL_DIR, help="output folder (default: %(default)s)"
+    )
+    cli.run(_run, parser.parse_args(argv))
+
+
+def _run(args: argparse.Namespace) -> None:
+    train(load_params(args.params), args.data, args.model_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Serve the model with gunicorn: ``python -m <package>.serve [serve]``.
+
+The optional ``serve`` argument is how SageMaker starts an inference container.
+The app (and the model) is built once in the gunicorn master, so a bad model or
+setting stops start-up with one line, and workers share the loaded model.
+Settings: HOST, PORT, WORKERS, THREADS, TIMEOUT and the rest of ``Settings``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from ..config import Settings
+from ..errors import UserError
+from ..log import configure_logging
+
+log = logging.getLogger(__name__)
+
+# gunicorn's own loggers write JSON lines like the app's.
+GUNICORN_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "{{ cookiecutter.package_name }}.log.JsonFormatter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn running an app object that already exists (no import string)."""
+
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self.application
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def gunicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": settings.workers,
+        "threads": settings.threads,
+        "timeout": settings.timeout,
+        "graceful_timeout": 25,  # SageMaker sends SIGKILL 30 s after SIGTERM
+        "keepalive": 5,
+        "worker_tmp_dir": "/dev/shm" if Path("/dev/shm").is_dir() else None,
+        "logconfig_dict": GUNICORN_LOGGING,
+        "child_exit": _child_exit,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the model over HTTP with gunicorn.")
+    parser.add_argument("command", nargs="?", choices=["serve"], help="accepted for SageMaker")
+    parser.add_argument(
+        "--check", action="store_true", help="load the model and settings, then exit"
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level, "json")
+        # Workers must write metrics where the master can add them up.
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
+        from .app import create_app
+
+        app = create_app(settings)
+    except UserError as error:
+        sys.stderr.write(f"error: {error}\n")
+        sys.exit(error.exit_code)
+    if args.check:
+        log.info("model and settings are valid")
+        return
+    Server(app, gunicorn_options(settings)).run()
+
+
+if __name__ == "__main__":
+    main()

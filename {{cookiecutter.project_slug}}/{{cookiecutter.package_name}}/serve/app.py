@@ -1,0 +1,192 @@
+"""The HTTP API, built by an application factory and served by gunicorn in production.
+
+Routes: ``/ping`` and ``/health`` (open), ``/predict``, ``/invocations`` (the
+SageMaker inference route), ``/model``, ``/metrics`` and ``/openapi.json``.
+Every response carries an ``X-Request-ID``; every error is a JSON body with a
+code, a message naming the field and the rule, and the request id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from ..config import Settings
+from ..errors import ConfigError
+from ..log import request_id
+from ..model.artifact import LoadedModel, load_model
+from .auth import KeyStore, presented_key
+from .inputs import RequestError, parse_csv, parse_json_instances, records_to_frame
+from .metrics import Metrics
+from .openapi import build_spec
+from .predictor import Predictor
+
+OPEN_ROUTES = frozenset({"/ping", "/health"})
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+log = logging.getLogger(__name__)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status, mimetype="application/json"
+    )
+
+
+def error_response(error: RequestError) -> Response:
+    return json_response({**error.body(), "request_id": g.get("request_id")}, error.status)
+
+
+def media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
+    """Build the app; the model loads here, once, and a bad model or setting stops start-up."""
+    settings = settings or Settings.from_env()
+    keys = KeyStore.from_settings(settings)
+    auth_enabled = not settings.allow_unauthenticated
+    if auth_enabled and not keys and settings.invocations_auth != "iam":
+        raise ConfigError(
+            "no API keys configured: set API_KEYS or API_KEYS_FILE "
+            "(or ALLOW_UNAUTHENTICATED=true, for local development only)"
+        )
+    model = model or load_model(settings.model_dir)
+    predictor = Predictor(model)
+    metrics = Metrics()
+    invocations_need_key = auth_enabled and settings.invocations_auth == "api-key"
+    openapi = orjson.dumps(
+        build_spec(model, invocations_need_key=invocations_need_key, auth_enabled=auth_enabled)
+    )
+    card = orjson.dumps({**model.metadata, "metrics": model.metrics})
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+
+    def needs_key(path: str) -> bool:
+        if not auth_enabled or path in OPEN_ROUTES:
+            return False
+        return path != "/invocations" or invocations_need_key
+
+    @app.before_request
+    def authenticate() -> Response | None:
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.rows = 0
+        request_id.set(g.request_id)
+        if needs_key(request.path) and not keys.verify(presented_key(request.headers)):
+            return error_response(
+                RequestError(
+                    401,
+                    "unauthorized",
+                    "missing or invalid API key (X-API-Key or Authorization: Bearer)",
+                )
+            )
+        return None
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        metrics.observe(route, request.method, response.status_code, elapsed)
+        log.info(
+            "%s %s %d",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 3),
+                "rows": g.get("rows", 0),
+            },
+        )
+        request_id.set(None)
+        return response
+
+    @app.errorhandler(RequestError)
+    def request_error(error: RequestError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        code = (error.name or "error").lower().replace(" ", "_")
+        message = {
+            413: f"body exceeds {settings.max_body_bytes} bytes",
+            404: "no such route; see /openapi.json",
+        }.get(error.code or 500, error.description or code)
+        return error_response(RequestError(error.code or 500, code, message))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(
+            RequestError(500, "internal_error", "internal error; see the server log")
+        )
+
+    def run(frame: Any) -> dict[str, Any]:
+        g.rows = len(frame)
+        result = predictor.predict(frame)
+        metrics.predictions.labels(model.version).inc(len(frame))
+        return {**result, "model_version": model.version}
+
+    @app.get("/ping")
+    def ping() -> Response:
+        return json_response({"status": "ok", "model_version": model.version})
+
+    @app.get("/health")
+    def health() -> Response:
+        return json_response({"status": "alive"})
+
+    @app.post("/predict")
+    def predict() -> Response:
+        if media_type(request.content_type) != "application/json":
+            raise RequestError(415, "unsupported_media_type", "send Content-Type: application/json")
+        records = parse_json_instances(request.get_data(cache=False), settings.max_rows)
+        return json_response(run(records_to_frame(records, model.spec)))
+
+    @app.post("/invocations")
+    def invocations() -> Response:
+        content_type = media_type(request.content_type)
+        accept = media_type(request.headers.get("Accept")) or "application/json"
+        if accept not in ("application/json", "text/csv", "*/*"):
+            raise RequestError(406, "not_acceptable", "Accept must be application/json or text/csv")
+        body = request.get_data(cache=False)
+        if content_type == "application/json":
+            frame = records_to_frame(parse_json_instances(body, settings.max_rows), model.spec)
+        elif content_type == "text/csv":
+            frame = parse_csv(body, model.spec, settings.max_rows)
+        else:
+            raise RequestError(415, "unsupported_media_type", "send application/json or text/csv")
+        result = run(frame)
+        if accept == "text/csv":
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\n").writerows([p] for p in result["predictions"])
+            return Response(out.getvalue(), 200, mimetype="text/csv")
+        return json_response(result)
+
+    @app.get("/model")
+    def model_card() -> Response:
+        return Response(card, 200, mimetype="application/json")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.render(), 200, content_type=metrics.content_type)
+
+    @app.get("/openapi.json")
+    def openapi_document() -> Response:
+        return Response(openapi, 200, mimetype="application/json")
+
+    log.info("serving model %s (auth %s)", model.version, "on" if auth_enabled else "OFF")
+    return app

@@ -1,0 +1,214 @@
+"""The OpenAPI 3.1 description, generated from the model's feature schema.
+
+The tests check it against the running app: every route is listed, and the
+documented statuses and bodies are the ones the routes return.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from ..model.artifact import LoadedModel
+
+JSON = "application/json"
+
+
+def instance_schema(model: LoadedModel) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    for feature in model.metadata["features"]:
+        if feature["kind"] == "numeric":
+            schema: dict[str, Any] = {"type": ["number", "null"]}
+            if feature.get("min") is not None:
+                schema["examples"] = [feature["min"], feature["max"]]
+        else:
+            schema = {"type": ["string", "number", "null"], "examples": feature["categories"][:5]}
+        properties[feature["name"]] = schema
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+        "description": "One record: every feature, null where the value is unknown.",
+    }
+
+
+def build_spec(
+    model: LoadedModel, *, invocations_need_key: bool, auth_enabled: bool
+) -> dict[str, Any]:
+    error = {"$ref": "#/components/schemas/Error"}
+    errors = {
+        str(status): {"description": text, "content": {JSON: {"schema": error}}}
+        for status, text in (
+            (400, "Malformed body"),
+            (413, "Body or batch over the limit"),
+            (415, "Unsupported content type"),
+            (422, "A record breaks the feature schema"),
+        )
+    }
+    unauthorized = {
+        "401": {"description": "Missing or wrong API key", "content": {JSON: {"schema": error}}}
+    }
+    secured = [{"ApiKey": []}, {"Bearer": []}] if auth_enabled else []
+    predict_body = {
+        "required": True,
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+    }
+    prediction = {
+        "description": "Predictions",
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/Prediction"}}},
+    }
+
+    def op(
+        summary: str, responses: dict[str, Any], *, secure: bool = True, **extra: Any
+    ) -> dict[str, Any]:
+        operation = {
+            "summary": summary,
+            "responses": {**responses, **(unauthorized if secure and auth_enabled else {})},
+        }
+        operation["security"] = secured if secure else []
+        return {**operation, **extra}
+
+    paths = {
+        "/ping": {
+            "get": op(
+                "Health check (SageMaker): 200 when the model is loaded",
+                {"200": {"description": "Ready"}},
+                secure=False,
+            )
+        },
+        "/health": {"get": op("Liveness", {"200": {"description": "Alive"}}, secure=False)},
+        "/predict": {
+            "post": op(
+                "Predict a batch of records",
+                {"200": prediction, **errors},
+                requestBody=predict_body,
+            )
+        },
+        "/invocations": {
+            "post": op(
+                "SageMaker inference: JSON or CSV in, JSON or CSV out (Accept)",
+                {
+                    "200": {
+                        "description": "Predictions",
+                        "content": {
+                            JSON: {"schema": {"$ref": "#/components/schemas/Prediction"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **errors,
+                },
+                secure=invocations_need_key,
+                requestBody={
+                    "required": True,
+                    "content": {
+                        JSON: {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
+                        "text/csv": {
+                            "schema": {
+                                "type": "string",
+                                "description": "Rows in feature order; optional header",
+                            }
+                        },
+                    },
+                },
+            )
+        },
+        "/model": {
+            "get": op(
+                "Model card: version, metrics, feature schema",
+                {
+                    "200": {
+                        "description": "Model metadata",
+                        "content": {JSON: {"schema": {"type": "object"}}},
+                    }
+                },
+            )
+        },
+        "/metrics": {
+            "get": op(
+                "Prometheus metrics",
+                {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            )
+        },
+        "/openapi.json": {
+            "get": op(
+                "This document",
+                {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {JSON: {"schema": {"type": "object"}}},
+                    }
+                },
+            )
+        },
+    }
+    prediction_schema: dict[str, Any] = {
+        "type": "object",
+        "required": ["predictions", "model_version"],
+        "properties": {
+            "predictions": {"type": "array"},
+            "model_version": {"type": "string"},
+        },
+    }
+    if model.is_classifier:
+        prediction_schema["properties"]["classes"] = {"type": "array"}
+        prediction_schema["properties"]["probabilities"] = {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "number"}},
+            "description": "Per record, one probability per entry of classes.",
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Model API",
+            "version": __version__,
+            "description": (
+                f"Serves model {model.version}: {model.metadata['task']} "
+                f"of {model.metadata['target']!r}."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "Instance": instance_schema(model),
+                "PredictRequest": {
+                    "type": "object",
+                    "required": ["instances"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "instances": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"$ref": "#/components/schemas/Instance"},
+                        }
+                    },
+                },
+                "Prediction": prediction_schema,
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "request_id"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "field": {"type": "string"},
+                            },
+                        },
+                        "request_id": {"type": "string"},
+                    },
+                },
+            },
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
