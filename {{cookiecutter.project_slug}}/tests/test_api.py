@@ -161,6 +161,49 @@ def test_predictions_over_http_equal_in_process_predictions(client: FlaskClient,
     assert body["model_version"] == run.model.version
 
 
+def test_fast_path_replays_the_pipeline_exactly(run: Run) -> None:
+    from {{ cookiecutter.package_name }}.serve.compiled import CompiledPreprocessor
+    from {{ cookiecutter.package_name }}.serve.inputs import records_to_batch
+    from {{ cookiecutter.package_name }}.serve.predictor import Predictor
+
+    predictor = Predictor(run.model)
+    assert predictor.preprocess is not None, "the fast path should cover the generated pipeline"
+    batch = records_to_batch(records(run.test, run), run.model.spec)
+    served = predictor.predict(batch)
+    x = run.model.features(run.test)
+    if run.params.is_classifier:
+        expected = run.model.pipeline.predict_proba(x)
+        assert np.allclose(served["probabilities"], expected, rtol=0, atol=1e-9)
+    else:
+        assert np.allclose(served["predictions"], run.model.pipeline.predict(x), rtol=0, atol=1e-9)
+    transformed = run.model.pipeline.named_steps["preprocess"].transform(x)
+    compiled = CompiledPreprocessor.build(run.model)
+    assert compiled is not None
+    assert np.allclose(compiled.transform(batch), transformed, rtol=0, atol=1e-9)
+
+
+def test_a_custom_step_turns_the_fast_path_off_not_the_answers(run: Run) -> None:
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from {{ cookiecutter.package_name }}.model.artifact import LoadedModel
+    from {{ cookiecutter.package_name }}.serve.inputs import records_to_batch
+    from {{ cookiecutter.package_name }}.serve.predictor import Predictor
+
+    steps = run.model.pipeline.steps
+    custom = Pipeline([steps[0], ("double", FunctionTransformer(lambda x: x * 2)), steps[1]])
+    model = LoadedModel(pipeline=custom, metadata=run.model.metadata)
+    predictor = Predictor(model)
+    assert predictor.preprocess is None
+    batch = records_to_batch(records(run.test.head(5), run), run.model.spec)
+    expected = custom.predict(run.model.features(run.test.head(5)))
+    served = predictor.predict(batch)["predictions"]
+    if run.params.is_classifier:
+        assert list(served) == list(expected)
+    else:
+        assert np.allclose(served, expected)
+
+
 def test_invocations_speaks_csv_both_ways(client: FlaskClient, run: Run) -> None:
     rows = run.test.head(5)[run.model.spec.columns]
     csv_body = rows.to_csv(index=False, header=False)

@@ -50,13 +50,21 @@ class FeatureSpec:
         )
 
 
+def category_string(value: object) -> str:
+    """One category value as text: whole numbers print as integers (4.0 -> "4")."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def as_category_strings(series: pd.Series) -> pd.Series:
-    """Categories as plain strings; whole floats print as integers (4.0 -> "4")."""
+    """``category_string`` over a column, vectorised; missing values stay NaN."""
     present = series.notna()
     if ptypes.is_float_dtype(series):
-        known = series[present]
-        if np.array_equal(known, np.round(known)):
-            series = series.astype("Int64")
+        whole = present & (series == np.round(series))
+        text = series.astype(str).astype(object)
+        text[whole] = series[whole].astype("int64").astype(str)
+        return text.where(present, np.nan)
     return series.astype(str).astype(object).where(present, np.nan)
 
 

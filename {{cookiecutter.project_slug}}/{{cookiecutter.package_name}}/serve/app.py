@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..log import request_id
 from ..model.artifact import LoadedModel, load_model
 from .auth import KeyStore, presented_key
-from .inputs import RequestError, parse_csv, parse_json_instances, records_to_frame
+from .inputs import Batch, RequestError, parse_csv, parse_json_instances, records_to_batch
 from .metrics import Metrics
 from .openapi import build_spec
 from .predictor import Predictor
@@ -135,10 +135,10 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
             RequestError(500, "internal_error", "internal error; see the server log")
         )
 
-    def run(frame: Any) -> dict[str, Any]:
-        g.rows = len(frame)
-        result = predictor.predict(frame)
-        metrics.predictions.labels(model.version).inc(len(frame))
+    def run(batch: Batch) -> dict[str, Any]:
+        g.rows = batch.rows
+        result = predictor.predict(batch)
+        metrics.predictions.labels(model.version).inc(batch.rows)
         return {**result, "model_version": model.version}
 
     @app.get("/ping")
@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         if media_type(request.content_type) != "application/json":
             raise RequestError(415, "unsupported_media_type", "send Content-Type: application/json")
         records = parse_json_instances(request.get_data(cache=False), settings.max_rows)
-        return json_response(run(records_to_frame(records, model.spec)))
+        return json_response(run(records_to_batch(records, model.spec)))
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -164,12 +164,12 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
             raise RequestError(406, "not_acceptable", "Accept must be application/json or text/csv")
         body = request.get_data(cache=False)
         if content_type == "application/json":
-            frame = records_to_frame(parse_json_instances(body, settings.max_rows), model.spec)
+            batch = records_to_batch(parse_json_instances(body, settings.max_rows), model.spec)
         elif content_type == "text/csv":
-            frame = parse_csv(body, model.spec, settings.max_rows)
+            batch = parse_csv(body, model.spec, settings.max_rows)
         else:
             raise RequestError(415, "unsupported_media_type", "send application/json or text/csv")
-        result = run(frame)
+        result = run(batch)
         if accept == "text/csv":
             out = io.StringIO()
             csv.writer(out, lineterminator="\n").writerows([p] for p in result["predictions"])

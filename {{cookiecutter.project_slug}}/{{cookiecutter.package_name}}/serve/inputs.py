@@ -18,7 +18,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..data_processing.validation import FeatureSpec, as_category_strings
+from ..data_processing.validation import FeatureSpec, category_string
 
 Where = Callable[[int, str], str]  # (row, feature) -> the field name shown in an error
 
@@ -69,14 +69,31 @@ def check_rows(rows: int, max_rows: int) -> None:
         )
 
 
-def records_to_frame(records: list[Any], spec: FeatureSpec) -> pd.DataFrame:
-    """Check every record against the schema and build the model's input frame."""
+@dataclass(frozen=True)
+class Batch:
+    """Checked request rows, column by column, in the types the model was trained on."""
+
+    spec: FeatureSpec
+    numeric: dict[str, np.ndarray]  # float64, NaN where the value is missing
+    categorical: dict[str, list[str | None]]  # category text, None where missing
+    rows: int
+
+    def frame(self) -> pd.DataFrame:
+        """The same rows as a DataFrame, as ``FeatureSpec.coerce`` would give them."""
+        data: dict[str, Any] = dict(self.numeric)
+        for name, values in self.categorical.items():
+            data[name] = pd.Series(values, dtype=object).where(pd.notna(values), np.nan)
+        return pd.DataFrame(data, columns=self.spec.columns)
+
+
+def records_to_batch(records: list[Any], spec: FeatureSpec) -> Batch:
+    """Check every record against the schema, column by column."""
     expected = spec.columns
     keys = set(expected)
     if not all(type(record) is dict and record.keys() == keys for record in records):
         _explain_record_shape(records, keys, expected)
     columns = {name: [record[name] for record in records] for name in expected}
-    return _columns_to_frame(columns, spec, lambda i, name: f"instances[{i}].{name}")
+    return _columns_to_batch(columns, spec, lambda i, name: f"instances[{i}].{name}")
 
 
 def _explain_record_shape(records: list[Any], keys: set[str], expected: list[str]) -> None:
@@ -92,42 +109,44 @@ def _explain_record_shape(records: list[Any], keys: set[str], expected: list[str
             raise invalid(f"{where}.{missing[0]}", "missing field (send null for an unknown value)")
 
 
-def _columns_to_frame(
-    columns: dict[str, list[Any]], spec: FeatureSpec, where: Where
-) -> pd.DataFrame:
-    data: dict[str, Any] = {}
+NUMBER = frozenset({int, float, type(None)})
+CATEGORY = frozenset({str, int, float, type(None)})
+
+
+def _columns_to_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where) -> Batch:
+    numeric: dict[str, np.ndarray] = {}
     for name in spec.numeric:
         values = columns[name]
-        if not set(map(type, values)) <= {int, float, type(None)}:
-            index = next(i for i, v in enumerate(values) if not _is_number_or_none(v))
+        if not NUMBER.issuperset(map(type, values)):
+            index = next(i for i, v in enumerate(values) if type(v) not in NUMBER)
             raise invalid(where(index, name), "must be a number or null")
         array = np.array(values, dtype="float64")
-        finite_or_missing = np.isfinite(array) | np.array([v is None for v in values])
-        if not finite_or_missing.all():
-            index = int(np.flatnonzero(~finite_or_missing)[0])
-            raise invalid(where(index, name), "must be a finite number (no NaN or infinity)")
-        data[name] = array
+        if not np.isfinite(array).all():
+            present = np.array([v is not None for v in values])
+            bad = present & ~np.isfinite(array)
+            if bad.any():
+                index = int(np.flatnonzero(bad)[0])
+                raise invalid(where(index, name), "must be a finite number (no NaN or infinity)")
+        numeric[name] = array
+    categorical: dict[str, list[str | None]] = {}
     for name in spec.categorical:
         values = columns[name]
-        if not set(map(type, values)) <= {str, int, float, type(None)}:
-            index = next(i for i, v in enumerate(values) if not _is_category_or_none(v))
+        types = set(map(type, values))
+        if not CATEGORY.issuperset(types):
+            index = next(i for i, v in enumerate(values) if type(v) not in CATEGORY)
             raise invalid(where(index, name), "must be a string, a number or null")
+        if types <= {str, type(None)}:
+            categorical[name] = values
+            continue
         for index, value in enumerate(values):
             if type(value) is float and not math.isfinite(value):
                 raise invalid(where(index, name), "must be a finite number (no NaN or infinity)")
-        data[name] = as_category_strings(pd.Series(values, dtype=object))
-    return pd.DataFrame(data, columns=spec.columns)
+        categorical[name] = [None if v is None else category_string(v) for v in values]
+    rows = len(next(iter(columns.values()))) if columns else 0
+    return Batch(spec, numeric, categorical, rows)
 
 
-def _is_number_or_none(value: Any) -> bool:
-    return value is None or type(value) in (int, float)
-
-
-def _is_category_or_none(value: Any) -> bool:
-    return value is None or type(value) in (str, int, float)
-
-
-def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> pd.DataFrame:
+def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     """CSV rows in feature order, with or without a header row naming the features."""
     try:
         text = body.decode("utf-8")
@@ -149,7 +168,7 @@ def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> pd.DataFrame:
         name: [_csv_value(row[position], name in spec.numeric) for row in rows]
         for position, name in enumerate(spec.columns)
     }
-    return _columns_to_frame(columns, spec, lambda i, name: f"rows[{i}].{name}")
+    return _columns_to_batch(columns, spec, lambda i, name: f"rows[{i}].{name}")
 
 
 def _csv_value(cell: str, numeric: bool) -> Any:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import sklearn
 
 from ..model.artifact import LoadedModel
+from .compiled import CompiledPreprocessor, Head, linear_head, probe_batch
+from .inputs import Batch
 
 
 class Predictor:
@@ -20,22 +22,47 @@ class Predictor:
             self.pipeline.set_params(model__n_jobs=1)
         self.probabilistic = model.is_classifier and hasattr(self.pipeline, "predict_proba")
         self.classes = [_plain(c) for c in self.pipeline.classes_] if model.is_classifier else None
+        self.preprocess = CompiledPreprocessor.build(model)
+        self.head: Head | None = None
+        self.head_is_linear = False
+        if self.preprocess is not None:
+            estimator = self.pipeline.named_steps["model"]
+            self.head = linear_head(model, self.preprocess.transform(probe_batch(model, seed=1)))
+            self.head_is_linear = self.head is not None
+            if self.head is None:
+                self.head = estimator.predict_proba if self.probabilistic else estimator.predict
 
-    def predict(self, frame: pd.DataFrame) -> dict[str, Any]:
+    def predict(self, batch: Batch) -> dict[str, Any]:
         """Predictions, plus class probabilities for a classifier.
 
         The label is the most probable class, which is how every classifier
         family in train.py predicts, so it equals ``pipeline.predict``.
         """
+        if self.preprocess is not None and self.head is not None:
+            features = self.preprocess.transform(batch)
+            if self.head_is_linear:
+                scores = self.head(features)
+            else:  # inputs were checked against the schema: skip scikit-learn's re-checks
+                with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                    scores = self.head(features)
+        else:
+            with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+                pipeline = self.pipeline
+                method = pipeline.predict_proba if self.probabilistic else pipeline.predict
+                scores = method(batch.frame())
         if self.probabilistic:
-            proba = self.pipeline.predict_proba(frame)
-            labels = np.asarray(self.pipeline.classes_)[proba.argmax(axis=1)]
+            labels = self.pipeline.classes_[scores.argmax(axis=1)]
             return {
-                "predictions": labels.tolist(),
+                "predictions": _jsonable(labels),
                 "classes": self.classes,
-                "probabilities": proba.round(6).tolist(),
+                "probabilities": scores,
             }
-        return {"predictions": np.asarray(self.pipeline.predict(frame)).tolist()}
+        return {"predictions": _jsonable(scores)}
+
+
+def _jsonable(values: np.ndarray) -> np.ndarray | list[Any]:
+    """Numeric arrays go to orjson as they are; labels of other types as a list."""
+    return values if values.dtype.kind in "fiub" else values.tolist()
 
 
 def _plain(value: Any) -> Any:
