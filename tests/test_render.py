@@ -53,6 +53,7 @@ PACKAGE = {
     "serve/__main__.py",
     "serve/app.py",
     "serve/auth.py",
+    "serve/compiled.py",
     "serve/inputs.py",
     "serve/metrics.py",
     "serve/openapi.py",
