@@ -23,7 +23,8 @@ _RULES_FILE = Path(__file__).with_name("hooks") / "pre_gen_project.py"
 
 def _rules() -> ModuleType:
     spec = importlib.util.spec_from_file_location("_template_answer_rules", _RULES_FILE)
-    assert spec and spec.loader
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {_RULES_FILE}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

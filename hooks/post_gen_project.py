@@ -30,9 +30,7 @@ def remove_empty_dirs(root: Path) -> None:
 
 def git(*args: str, cwd: Path) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
-        )
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
     return done.stdout.strip()
@@ -76,7 +74,8 @@ def init_git(project: Path) -> None:
 
 def main() -> None:
     project = Path.cwd()
-    answers = json.loads(r'{{ cookiecutter | tojson }}')
+    # Single quotes on purpose: tojson escapes every ' in the answers, not every ".
+    answers = json.loads(r'{{ cookiecutter | tojson }}')  # fmt: skip
     remove_empty_dirs(project)
     write_cruft_state(project, answers)
     init_git(project)

@@ -28,11 +28,12 @@ CHOICES = {
 # Import names the generated project depends on, or that its tooling uses:
 # a package with one of these names would shadow it.
 DEPENDENCY_NAMES = frozenset(
-    """
-    boto3 botocore click docs dvc flask gunicorn hypothesis jinja2 joblib
-    matplotlib mlflow moto numpy pandas prometheus_client pytest requests ruff
-    sagemaker scipy sklearn test tests werkzeug yaml
-    """.split()
+    {
+        *("boto3", "botocore", "click", "docs", "dvc", "flask", "gunicorn", "hypothesis"),
+        *("jinja2", "joblib", "matplotlib", "mlflow", "moto", "numpy", "orjson", "pandas"),
+        *("prometheus_client", "pytest", "requests", "ruff", "sagemaker", "scipy", "sklearn"),
+        *("test", "tests", "werkzeug", "yaml"),
+    }
 )
 
 MAX_NAME = 40  # keeps every generated line that names the package within 100 columns
@@ -75,8 +76,7 @@ def check_s3_bucket(value: str) -> None:
         not value.startswith(reserved) and not value.endswith(("-s3alias", "--ol-s3")),
         "s3_bucket",
         value,
-        "S3 reserves the prefixes xn--, sthree-, amzn-s3-demo- and the suffixes "
-        "-s3alias, --ol-s3",
+        "S3 reserves the prefixes xn--, sthree-, amzn-s3-demo- and the suffixes -s3alias, --ol-s3",
     )
 
 
@@ -85,9 +85,7 @@ def validate(answers: dict[str, object]) -> None:
     text = {key: str(value) for key, value in answers.items() if not key.startswith("_")}
 
     for field, allowed in CHOICES.items():
-        _check(
-            text[field] in allowed, field, text[field], f"must be one of {', '.join(allowed)}"
-        )
+        _check(text[field] in allowed, field, text[field], f"must be one of {', '.join(allowed)}")
 
     for field in ("project_name", "description", "author_name"):
         value = text[field]
@@ -171,7 +169,8 @@ def validate(answers: dict[str, object]) -> None:
     if remote == "gcs":
         bucket = text["gcs_bucket"]
         _check(
-            bool(GCS_BUCKET.match(bucket)) and not bucket.startswith("goog")
+            bool(GCS_BUCKET.match(bucket))
+            and not bucket.startswith("goog")
             and "google" not in bucket,
             "gcs_bucket",
             bucket,
@@ -195,7 +194,8 @@ def first_problem(answers: dict[str, object]) -> str | None:
 
 
 def main() -> int:
-    answers = json.loads(r'{{ cookiecutter | tojson }}')
+    # Single quotes on purpose: tojson escapes every ' in the answers, not every ".
+    answers = json.loads(r'{{ cookiecutter | tojson }}')  # fmt: skip
     problem = first_problem(answers)
     if problem:
         print(f"error: {problem}", file=sys.stderr)

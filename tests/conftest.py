@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import redirect_stderr
 from io import StringIO
 from pathlib import Path
@@ -34,7 +35,10 @@ ROTATED = {
 
 
 def render_matrix() -> list[dict[str, str]]:
-    combos = [dict(zip(INTERACTING, values, strict=True)) for values in itertools.product(*INTERACTING.values())]
+    combos = [
+        dict(zip(INTERACTING, values, strict=True))
+        for values in itertools.product(*INTERACTING.values())
+    ]
     for index, combo in enumerate(combos):
         for option, values in ROTATED.items():
             combo[option] = values[index % len(values)]
@@ -52,7 +56,14 @@ MATRIX = render_matrix()
 
 def bake(output_dir: Path, **answers: str) -> Path:
     """Render the template in-process (as `cookiecutter --no-input` would)."""
-    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+    return Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            extra_context=answers,
+            output_dir=str(output_dir),
+        )
+    )
 
 
 def bake_failure(output_dir: Path, **answers: str) -> tuple[int, str]:
@@ -74,25 +85,52 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return projects
 
 
-def run(*command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    *command: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
     """Run a command, failing the test with its output if it exits non-zero."""
     result = subprocess.run(
-        [str(part) for part in command], cwd=cwd, env={**os.environ, **(env or {})},
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [str(part) for part in command],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, command))} exited {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        shown = " ".join(map(str, command))
+        output = f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        pytest.fail(f"{shown} exited {result.returncode}\n{output}")
     return result
+
+
+@pytest.fixture(scope="session")
+def pipelined(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``pipelined(**answers)``: a baked project whose `make pipeline` has run.
+
+    Each answer set is baked and run once per session; every call returns a fresh
+    copy (git, DVC cache and outputs included), so tests can change it freely.
+    """
+    originals: dict[tuple[tuple[str, str], ...], Path] = {}
+
+    def get(**answers: str) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in originals:
+            project = bake(tmp_path_factory.mktemp("pipelined"), **answers)
+            run("make", "pipeline", f"VENV={Path(sys.prefix)}", cwd=project)
+            originals[key] = project
+        copy = tmp_path_factory.mktemp("copy") / originals[key].name
+        shutil.copytree(originals[key], copy, symlinks=True)
+        return copy
+
+    return get
 
 
 @pytest.fixture(scope="session")
 def venv_bin() -> Path:
     """The shared environment: the one running these tests holds every generated dependency."""
     return Path(sys.executable).parent
-
-
-@pytest.fixture
-def clean_env() -> Iterator[dict[str, str]]:
-    """An environment for generated projects without the caller's AWS or API settings."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "API_KEYS", "MODEL_DIR"))}
-    yield keep

@@ -14,7 +14,12 @@ from .conftest import TEMPLATE, bake, bake_failure
 
 BAD_ANSWERS = {
     "project_name": [("", "must not be empty"), ("two\nlines", "must be one line")],
-    "project_slug": [("Bad Slug", "lowercase"), ("my--project", "single hyphens"), ("9lives", "starting with a letter"), ("a" * 41, "at most 40")],
+    "project_slug": [
+        ("Bad Slug", "lowercase"),
+        ("my--project", "single hyphens"),
+        ("9lives", "starting with a letter"),
+        ("a" * 41, "at most 40"),
+    ],
     "package_name": [
         ("class", "keyword"),
         ("json", "standard library"),
@@ -33,7 +38,12 @@ BAD_ANSWERS = {
     "include_sagemaker": [("maybe", "yes, no")],
     "experiment_tracking": [("wandb", "none, mlflow")],
     "aws_region": [("europe", "AWS region")],
-    "s3_bucket": [("My_Bucket", "S3 bucket"), ("ab", "3-63"), ("192.168.1.1", "IP address"), ("xn--bucket", "S3 reserves")],
+    "s3_bucket": [
+        ("My_Bucket", "S3 bucket"),
+        ("ab", "3-63"),
+        ("192.168.1.1", "IP address"),
+        ("xn--bucket", "S3 reserves"),
+    ],
     "s3_prefix": [("/dvc", "leading")],
     "s3_endpoint_url": [("minio:9000", "http")],
 }
@@ -50,8 +60,12 @@ BAD_ANSWERS |= {
 CASES = [(field, value, rule) for field, cases in BAD_ANSWERS.items() for value, rule in cases]
 
 
-@pytest.mark.parametrize(("field", "value", "rule"), CASES, ids=[f"{f}={v[:12]!r}" for f, v, _ in CASES])
-def test_bad_answer_is_rejected_with_one_line(tmp_path: Path, field: str, value: str, rule: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "rule"), CASES, ids=[f"{f}={v[:12]!r}" for f, v, _ in CASES]
+)
+def test_bad_answer_is_rejected_with_one_line(
+    tmp_path: Path, field: str, value: str, rule: str
+) -> None:
     status, stderr = bake_failure(tmp_path, **NEEDS.get(field, {}), **{field: value})
     assert status == 1
     lines = stderr.strip().splitlines()
@@ -64,12 +78,25 @@ def test_bad_answer_is_rejected_with_one_line(tmp_path: Path, field: str, value:
 
 def test_the_command_line_rejects_without_a_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE), "-o", str(tmp_path), "package_name=sklearn"],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            str(TEMPLATE),
+            "-o",
+            str(tmp_path),
+            "package_name=sklearn",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 1
     output = (result.stdout + result.stderr).strip().splitlines()
-    assert output == ["error: invalid answer: package_name='sklearn': must not shadow a dependency or tool of the project"]
+    rule = "must not shadow a dependency or tool of the project"
+    assert output == [f"error: invalid answer: package_name='sklearn': {rule}"]
     assert not any(tmp_path.iterdir())
 
 
@@ -78,19 +105,28 @@ def test_the_pre_gen_hook_checks_answers_on_its_own(tmp_path: Path) -> None:
     hook = (TEMPLATE / "hooks" / "pre_gen_project.py").read_text(encoding="utf-8")
     defaults = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
     answers = {k: v for k, v in defaults.items() if not k.startswith("_")}
-    answers |= {"project_slug": "ok-project", "package_name": "ok_project", "s3_bucket": "ok-project-data"}
+    answers |= {
+        "project_slug": "ok-project",
+        "package_name": "ok_project",
+        "s3_bucket": "ok-project-data",
+    }
     for package, expected in (("ok_project", 0), ("import", 1)):
         script = tmp_path / "hook.py"
         rendered = json.dumps({**answers, "package_name": package}).replace("'", "\\u0027")
         script.write_text(hook.replace("{{ cookiecutter | tojson }}", rendered), encoding="utf-8")
-        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, check=False
+        )
         assert result.returncode == expected, result.stderr
         if expected:
-            assert result.stderr.strip() == "error: invalid answer: package_name='import': must not be a Python keyword"
+            assert (
+                result.stderr.strip()
+                == "error: invalid answer: package_name='import': must not be a Python keyword"
+            )
 
 
 TRICKY_NAMES = [
-    'Quote "Double" and \'single\'',
+    "Quote \"Double\" and 'single'",
     "Back\\slash \\n not a newline",
     "Braces {single} and }{ reversed",
     "Percent 100% and %(name)s",
@@ -112,7 +148,12 @@ def test_tricky_names_bake_verbatim(tmp_path: Path, name: str) -> None:
     assert metadata["authors"][0]["name"] == name
     assert name in (project / "LICENSE").read_text(encoding="utf-8")
     package = project / project.name.replace("-", "_")
-    compile_all = subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], capture_output=True, text=True, check=False)
+    compile_all = subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(package)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert compile_all.returncode == 0, compile_all.stdout
 
 
@@ -128,8 +169,21 @@ def test_every_variable_can_be_set_from_a_config_file(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     result = subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "--config-file", str(config), str(TEMPLATE), "-o", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            str(config),
+            str(TEMPLATE),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     project = tmp_path / "out" / "from-config"

@@ -7,22 +7,23 @@ generated Makefile at it), so nothing is installed per project.
 from __future__ import annotations
 
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .conftest import bake, run
+from .conftest import run
 
 PROBLEM_TYPES = ["classification", "regression"]
 
 
 @pytest.fixture(scope="module", params=PROBLEM_TYPES)
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(request: pytest.FixtureRequest, pipelined: Callable[..., Path]) -> Path:
     """A project baked with the defaults (and each problem type), its pipeline already run."""
-    project = bake(tmp_path_factory.mktemp(request.param), problem_type=request.param)
-    run("make", "pipeline", f"VENV={Path(sys.prefix)}", cwd=project)
-    return project
+    answers = {} if request.param == "classification" else {"problem_type": request.param}
+    return pipelined(**answers)
 
 
 def make(project: Path, target: str) -> str:
@@ -43,6 +44,34 @@ def test_pipeline_reruns_nothing_when_nothing_changed(project: Path) -> None:
     output = make(project, "pipeline")
     assert "Running stage" not in output
     assert "didn't change, skipping" in output or "is cached" in output or "up to date" in output
+
+
+def test_a_changed_param_reruns_only_the_stages_that_use_it(project: Path) -> None:
+    params = project / "params.yaml"
+    original = params.read_text(encoding="utf-8")
+    gate = "accuracy: {min: 0.9}" if "accuracy: {min: 0.9}" in original else "r2: {min: 0.75}"
+    params.write_text(original.replace(gate, gate.replace("0.", "0.0")), encoding="utf-8")
+    try:
+        output = make(project, "pipeline")
+    finally:
+        params.write_text(original, encoding="utf-8")
+    ran = re.findall(r"Running stage '(\w+)'", output)
+    assert ran == ["validate"]
+
+
+def test_dvc_exp_run_tries_a_param_change(pipelined: Callable[..., Path]) -> None:
+    project = pipelined()
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid"]
+    run(*git, "add", "-A", cwd=project)
+    run(*git, "commit", "--quiet", "-m", "baseline", cwd=project)
+    run("dvc", "exp", "run", "-S", "train.cv_folds=3", "-S", "train.search=none", cwd=project)
+    shown = json.loads(run("dvc", "exp", "show", "--json", cwd=project).stdout)
+    baseline = next(row for row in shown if row["rev"] != "workspace")
+    experiments = [rev for exp in baseline["experiments"] for rev in exp["revs"]]
+    assert [
+        rev["data"]["params"]["params.yaml"]["data"]["train"]["cv_folds"] for rev in experiments
+    ] == [3]
+    assert experiments[0]["data"]["metrics"]["reports/metrics.json"]["data"]["accuracy"] > 0.9
 
 
 def test_generated_tests_pass(project: Path) -> None:

@@ -8,9 +8,13 @@ suite therefore needs neither ``make pipeline`` nor network access.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,3 +110,42 @@ def project_copy(tmp_path: Path) -> Path:
         (PROJECT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def server(run: Run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m ...serve`` under gunicorn on a free port of 127.0.0.1."""
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("server") / "server.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT),
+        "MODEL_DIR": str(run.model_dir),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "WORKERS": "2",
+        "API_KEYS": API_KEY,
+    }
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "{{ cookiecutter.package_name }}.serve", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {log_file.read_text()}")
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("server did not answer /ping within 60 s")
+    yield url
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)

@@ -9,13 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,7 @@ from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.errors import ConfigError, ModelError
 from {{ cookiecutter.package_name }}.serve import create_app
 
-from .conftest import API_KEY, PROJECT, Run, free_port
+from .conftest import API_KEY, PROJECT, Run
 
 AUTH = {"X-API-Key": API_KEY}
 
@@ -418,45 +415,6 @@ def test_openapi_request_schema_accepts_real_records(client: FlaskClient, run: R
 
 
 # --------------------------------------------------------------------------- real server
-
-
-@pytest.fixture(scope="module")
-def server(run: Run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m ...serve`` under gunicorn on a free port of 127.0.0.1."""
-    port = free_port()
-    log_file = tmp_path_factory.mktemp("server") / "server.log"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(PROJECT),
-        "MODEL_DIR": str(run.model_dir),
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "WORKERS": "2",
-        "API_KEYS": API_KEY,
-    }
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "{{ cookiecutter.package_name }}.serve", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {log_file.read_text()}")
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("server did not answer /ping within 60 s")
-    yield url
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
 
 
 def http(
