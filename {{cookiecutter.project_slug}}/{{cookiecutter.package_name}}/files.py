@@ -22,6 +22,11 @@ from .errors import DataError
 if TYPE_CHECKING:  # pandas is imported where a table is read: commands that only copy stay fast
     import pandas as pd
 
+# The mode open() would give a new file: 0o666 less the process umask.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "None", "?"]
 
 
@@ -30,6 +35,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, FILE_MODE)  # mkstemp makes files private; artifacts are shared (images, CI)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -2,13 +2,14 @@
 
 scikit-learn spends milliseconds per call on checks and bookkeeping, however few
 rows it gets; a one-row request pays that in full. The preprocessing that
-``build_preprocessor`` makes works column by column (impute, scale, one-hot), so
-each numeric column is an affine map and each categorical column a lookup table.
-Both are *read off the fitted transformer by probing it*, not re-implemented. A
-linear model's scores are one matrix product of its public ``coef_``. At start-up
-each replayed part is checked against scikit-learn on random rows, with missing
-and unseen values; if anything differs (a custom step, another estimator), that
-part stays with scikit-learn.
+``build_preprocessor`` makes works column by column (impute, scale, one-hot): a
+numeric column is the scaler's own ``(x - mean_) / scale_`` (bit-identical, since a
+tree compares values with thresholds), a categorical column a lookup table *read
+off the fitted transformer by probing it*, not re-implemented. A linear model's
+scores are one matrix product of its public ``coef_``. At start-up each replayed
+part is checked against scikit-learn on random rows, with missing and unseen
+values; if anything differs (a custom step, another estimator), that part stays
+with scikit-learn.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
 
 from ..model.artifact import LoadedModel
 from .inputs import Batch
 
 UNKNOWN = "\x00unknown category\x00"
+# The replayed preprocessing must match exactly (a tree compares against
+# thresholds); a linear model's scores may differ in the last bits.
 TOLERANCE = 1e-9
 
 log = logging.getLogger(__name__)
@@ -51,14 +56,14 @@ class CompiledPreprocessor:
     def __init__(
         self,
         numeric: list[str],
-        scale: np.ndarray,
-        shift: np.ndarray,
+        center: np.ndarray,
+        divide: np.ndarray,
         fill: np.ndarray,
         tables: dict[str, CategoryTable],
         width: int,
     ) -> None:
         self.numeric = numeric
-        self.scale, self.shift, self.fill = scale, shift, fill
+        self.center, self.divide, self.fill = center, divide, fill
         self.tables = tables
         self.width = width
 
@@ -66,7 +71,7 @@ class CompiledPreprocessor:
         out = np.zeros((batch.rows, self.width))
         if self.numeric:
             x = np.column_stack([batch.numeric[name] for name in self.numeric])
-            x = np.where(np.isnan(x), self.fill, x * self.scale + self.shift)
+            x = np.where(np.isnan(x), self.fill, (x - self.center) / self.divide)
             out[:, : len(self.numeric)] = x
         for name, table in self.tables.items():
             values = batch.categorical[name]
@@ -85,7 +90,7 @@ class CompiledPreprocessor:
         except _UnsupportedError as reason:
             log.info("fast path off: %s", reason)
             return None
-        if difference > TOLERANCE:
+        if difference > 0:
             log.warning("fast path off: differs from scikit-learn by %.3g", difference)
             return None
         log.info("fast path on: preprocessing replayed as lookups, checked on random rows")
@@ -109,14 +114,19 @@ class CompiledPreprocessor:
 
         numeric = list(spec.numeric)
         n = len(numeric)
+        center, divide, fill = np.zeros(n), np.ones(n), np.zeros(n)
         if n:
-            zeros = {**base, **dict.fromkeys(numeric, 0.0)}
-            ones = {**base, **dict.fromkeys(numeric, 1.0)}
+            steps = transformer.named_transformers_["numeric"]
+            kinds = [type(step) for _, step in getattr(steps, "steps", [])]
+            if kinds not in ([SimpleImputer], [SimpleImputer, StandardScaler]):
+                raise _UnsupportedError(f"numeric steps {kinds} are not imputer [+ scaler]")
+            scaler = steps.steps[-1][1]
+            if isinstance(scaler, StandardScaler):
+                # The scaler's own arithmetic, so tree models see bit-identical values.
+                center = scaler.mean_ if scaler.mean_ is not None else center
+                divide = scaler.scale_ if scaler.scale_ is not None else divide
             gaps = {**base, **dict.fromkeys(numeric, np.nan)}
-            out = transformer.transform(_frame([zeros, ones, gaps], spec))[:, :n]
-            shift, scale, fill = out[0], out[1] - out[0], out[2]
-        else:
-            shift = scale = fill = np.zeros(0)
+            fill = transformer.transform(_frame([gaps], spec))[0, :n]
 
         tables: dict[str, CategoryTable] = {}
         start = n
@@ -138,7 +148,7 @@ class CompiledPreprocessor:
             start = max(start, n + last + 1)
         if start > width:
             raise _UnsupportedError("probed blocks exceed the output width")
-        return cls(numeric, scale, shift, fill, tables, width)
+        return cls(numeric, center, divide, fill, tables, width)
 
     def _difference(self, model: LoadedModel, seed: int) -> float:
         """Largest gap to scikit-learn on random rows, with missing and unknown values."""
