@@ -33,6 +33,7 @@ ALWAYS = {
     "tests/test_model_info.py",
     "tests/test_docs.py",
     ".github/dependabot.yml",
+    ".pre-commit-config.yaml",
     ".github/workflows/ci.yml",
     "docs/api.md",
     "docs/dvc.md",

@@ -31,7 +31,7 @@ from {{ cookiecutter.package_name }}.model.validate import validate
 
 PROJECT = Path(__file__).resolve().parents[1]
 FAST = {"train.search": "none", "train.cv_folds": 3}
-API_KEY = "test-key-0123456789abcdef"
+API_KEY = "test-key-0123456789abcdef"  # pragma: allowlist secret
 
 
 @dataclass(frozen=True)
