@@ -39,17 +39,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CategoryTable:
-    index: dict[str, int]  # category -> row of ``rows``
     rows: np.ndarray  # one output block per category, then unknown, then missing
     start: int  # first output column of this feature's block
+    codes: dict[str | None, int]  # category -> row of ``rows``; None -> the missing row
+
+    @classmethod
+    def of(cls, categories: list[str], rows: np.ndarray, start: int) -> CategoryTable:
+        codes: dict[str | None, int] = {value: i for i, value in enumerate(categories)}
+        codes[None] = len(rows) - 1
+        return cls(rows, start, codes)
 
     @property
     def unknown(self) -> int:
         return len(self.rows) - 2
 
-    @property
-    def missing(self) -> int:
-        return len(self.rows) - 1
+    def lookup(self, values: list[str | None]) -> np.ndarray:
+        get, unknown = self.codes.get, self.unknown
+        return self.rows[[get(value, unknown) for value in values]]
 
 
 class CompiledPreprocessor:
@@ -74,10 +80,7 @@ class CompiledPreprocessor:
             x = np.where(np.isnan(x), self.fill, (x - self.center) / self.divide)
             out[:, : len(self.numeric)] = x
         for name, table in self.tables.items():
-            values = batch.categorical[name]
-            get = table.index.get
-            codes = [table.missing if v is None else get(v, table.unknown) for v in values]
-            block = table.rows[codes]
+            block = table.lookup(batch.categorical[name])
             out[:, table.start : table.start + block.shape[1]] = block
         return out
 
@@ -140,11 +143,7 @@ class CompiledPreprocessor:
                 raise _UnsupportedError(f"feature {name!r} does not change the output")
             first, last = int(varying.min()), int(varying.max())
             block = out[:, first : last + 1]
-            tables[name] = CategoryTable(
-                index={value: i for i, value in enumerate(categories)},
-                rows=np.ascontiguousarray(block),
-                start=n + first,
-            )
+            tables[name] = CategoryTable.of(categories, np.ascontiguousarray(block), n + first)
             start = max(start, n + last + 1)
         if start > width:
             raise _UnsupportedError("probed blocks exceed the output width")
