@@ -36,21 +36,32 @@ def git(*args: str, cwd: Path) -> str | None:
     return done.stdout.strip()
 
 
-def template_url(template: str) -> str:
+def template_folder(repo_dir: str) -> Path:
+    """The template's folder. A relative one is relative to where cookiecutter was
+    started, which this hook (run inside the new project) knows only from $PWD."""
+    folder = Path(repo_dir)
+    return folder if folder.is_absolute() else Path(os.environ.get("PWD", ".")) / folder
+
+
+def template_url(template: str, folder: Path) -> str:
+    """Where cruft finds the template again: its URL, or the local folder it was read from."""
     for short, prefix in ABBREVIATIONS.items():
         if template.startswith(short):
             return prefix + template[len(short) :]
     if "://" in template or template.startswith("git@"):
         return template
-    return str(Path(template).resolve())
+    return str(folder)
 
 
 def write_cruft_state(project: Path, answers: dict[str, object]) -> None:
     """Record template and answers the way ``cruft create`` does."""
-    commit = git("rev-parse", "HEAD", cwd=Path(str(answers["_repo_dir"])))
+    if "_commit" in answers or "_template" not in answers:
+        return  # run by cruft (create, update), which writes .cruft.json itself
+    folder = template_folder(str(answers["_repo_dir"]))
+    commit = git("rev-parse", "HEAD", cwd=folder)
     if not commit:
         return  # not a git template: `cruft link` can attach one later (README)
-    url = template_url(str(answers["_template"]))
+    url = template_url(str(answers["_template"]), folder)
     context = {
         key: value
         for key, value in answers.items()
