@@ -58,7 +58,22 @@ def category_string(value: object) -> str:
 
 
 def as_category_strings(series: pd.Series) -> pd.Series:
-    """``category_string`` over a column, vectorised; missing values stay NaN."""
+    """``category_string`` over a column, vectorised; missing values stay NaN.
+
+    Each distinct value is converted once and its string shared by every row that
+    holds it, so a million rows of a few categories hold a few string objects, not
+    a million. Object columns (mixed Python values, such as parsed JSON) are
+    converted value by value: there 4 and 4.0 are distinct values.
+    """
+    if series.dtype == object:
+        return _category_strings(series)
+    codes, distinct = pd.factorize(series)  # a missing value gets code -1
+    text = _category_strings(pd.Series(distinct, dtype=series.dtype)).to_numpy(dtype=object)
+    shared = np.append(text, np.nan)[codes]  # code -1 picks the appended NaN
+    return pd.Series(shared, index=series.index, name=series.name, dtype=object)
+
+
+def _category_strings(series: pd.Series) -> pd.Series:
     present = series.notna()
     if ptypes.is_float_dtype(series):
         whole = present & (series == np.round(series))

@@ -9,6 +9,7 @@ card: feature schema, params, CV scores, data hash, git commit, library versions
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import platform
@@ -32,6 +33,7 @@ from sklearn.model_selection import (
     train_test_split,
 )
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from .. import cli
 from ..config import Params, load_params, to_dict
@@ -61,6 +63,11 @@ FAMILIES: dict[str, dict[str, tuple[str, str, dict[str, Any]]]] = {
     },
 }
 DEFAULT_SCORING = {"classification": "f1_macro", "regression": "neg_root_mean_squared_error"}
+# Below this many training rows every fit runs on one OpenMP thread. A boosted tree
+# synchronises its threads several times per node: on small data that costs more
+# than it saves, and ten times more when other processes share the cores. Results
+# do not depend on the thread count.
+SINGLE_THREAD_ROWS = 5_000
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +91,17 @@ def split_train_test(
     """
     stratify = None
     if params.is_classifier:
-        stratify = frame[params.data.target]
-        counts = stratify.value_counts()
+        labels = frame[params.data.target]
+        counts = labels.value_counts()
         rare = counts[counts < 2]
         if not rare.empty:
             raise DataError(
                 f"{path}: class {rare.index[0]!r} of target {params.data.target!r} has only "
                 f"{rare.iloc[0]} row; a stratified split needs at least 2 per class"
             )
+        # Class numbers in sorted class order: the split is the one the labels give,
+        # without scikit-learn sorting every label as a Python object.
+        stratify, _ = pd.factorize(labels, sort=True)
     train, test = train_test_split(
         frame, test_size=params.data.test_size, random_state=params.data.seed, stratify=stratify
     )
@@ -205,13 +215,14 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
 def fit(params: Params, frame: pd.DataFrame, source: Path) -> tuple[Pipeline, dict[str, Any]]:
     """Search, refit the best family on all of ``frame`` and describe it for the model card."""
     spec, x, y = features_and_target(frame, params, source)
-    candidates = search(spec, x, y, params)
-    scored = [c for c in candidates if c.cv_mean is not None]
-    best = max(scored, key=lambda c: c.cv_mean or 0.0) if scored else candidates[0]
-    pipeline = build_pipeline(spec, params.preprocessing, make_estimator(best.family, params))
-    pipeline.set_params(**best.params)
-    started = time.perf_counter()
-    pipeline.fit(x, y)
+    with fit_threads(len(x)):
+        candidates = search(spec, x, y, params)
+        scored = [c for c in candidates if c.cv_mean is not None]
+        best = max(scored, key=lambda c: c.cv_mean or 0.0) if scored else candidates[0]
+        pipeline = build_pipeline(spec, params.preprocessing, make_estimator(best.family, params))
+        pipeline.set_params(**best.params)
+        started = time.perf_counter()
+        pipeline.fit(x, y)
     log.info("refit %s on %d rows in %.1f s", best.family, len(x), time.perf_counter() - started)
     metadata = {
         "task": params.data.task,
@@ -230,6 +241,13 @@ def fit(params: Params, frame: pd.DataFrame, source: Path) -> tuple[Pipeline, di
         "data": {"file": str(source), "train_rows": len(frame)},
     }
     return pipeline, metadata
+
+
+def fit_threads(rows: int) -> contextlib.AbstractContextManager[object]:
+    """One OpenMP thread per fit for small data (``SINGLE_THREAD_ROWS``), else the default."""
+    if rows < SINGLE_THREAD_ROWS:
+        return threadpool_limits(limits=1, user_api="openmp")
+    return contextlib.nullcontext()
 
 
 def describe_features(spec: FeatureSpec, x: pd.DataFrame) -> list[dict[str, Any]]:
@@ -294,8 +312,10 @@ def train(
     """Train on the training part of ``data_file``, write the model to ``model_dir``."""
     frame = read_table(data_file)
     train_part, test_part = split_train_test(frame, params, data_file)
+    test_rows = len(test_part)
+    del frame, test_part  # the split holds copies: free the rest before fitting
     pipeline, metadata = fit(params, train_part, data_file)
-    metadata["data"]["test_rows"] = len(test_part)
+    metadata["data"]["test_rows"] = test_rows
     facts = provenance(data_file)
     metadata["data"]["sha256"] = facts.pop("data_sha256")
     metadata.update(facts)

@@ -1,0 +1,54 @@
+"""Helpers shared by the benchmark scripts: the machine's description, process environments."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+BYTECODE_MODES = ("cached", "as-installed")
+BYTECODE_HELP = (
+    "cached: every module compiled once and reused, as on a user's machine (in a private "
+    "PYTHONPYCACHEPREFIX, so the environment stays untouched); as-installed: "
+    "PYTHONDONTWRITEBYTECODE=1, only bytecode shipped with the installation is used "
+    "(none for an environment installed by uv without --compile-bytecode)"
+)
+
+
+def machine() -> str:
+    """Cores, CPU model (from lscpu) and Python version, for the report header."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        model = next(
+            line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line
+        )
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        pass
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}, "
+        f"load average at start {load}"
+    )
+
+
+def process_env(scratch: Path, bytecode: str) -> dict[str, str]:
+    """Environment for measured processes: unbuffered output, the chosen bytecode mode."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if bytecode == "cached":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    elif bytecode == "as-installed":
+        env.pop("PYTHONPYCACHEPREFIX", None)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        raise ValueError(f"bytecode mode {bytecode!r}: expected one of {BYTECODE_MODES}")
+    return env
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
