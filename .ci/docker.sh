@@ -4,7 +4,7 @@
 # CI machines reach Debian's packages and PyPI but not Docker Hub, so the base
 # image (python:<ver>-slim-bookworm in real use) is built here from Debian
 # packages: debootstrap + python3 + venv, imported as $TEMPLATE_BASE_IMAGE.
-# Steps, each skipped when already done: install docker.io and debootstrap,
+# Steps, each skipped when already done: install docker.io, debootstrap and Compose,
 # start dockerd when no daemon answers, build the base image when it is missing.
 # Quiet on success; on failure one line on stderr and exit status 1.
 set -euo pipefail
@@ -35,6 +35,10 @@ if [ ! -x /usr/sbin/dockerd ] || [ ! -x "$docker" ]; then
     packages+=(docker.io)
 fi
 command -v debootstrap >/dev/null || packages+=(debootstrap debian-archive-keyring)
+# Compose for tests/test_compose.py: the plugin if the client has one, else Debian's.
+if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then
+    packages+=(docker-compose)
+fi
 if [ "${#packages[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
     { apt-get update -qq && apt-get install -y -qq "${packages[@]}"; } >>"$log" 2>&1 ||

@@ -23,6 +23,8 @@ CHOICES = {
     "dvc_remote": ("none", "local", "s3", "azure", "gcs"),
     "include_sagemaker": ("yes", "no"),
     "experiment_tracking": ("none", "mlflow"),
+    "include_notebooks": ("yes", "no"),
+    "include_ui": ("yes", "no"),
 }
 
 # Import names the generated project depends on, or that its tooling uses:
@@ -33,6 +35,7 @@ DEPENDENCY_NAMES = frozenset(
         *("jinja2", "joblib", "matplotlib", "mlflow", "moto", "numpy", "orjson", "pandas"),
         *("prometheus_client", "pytest", "requests", "ruff", "sagemaker", "scipy", "sklearn"),
         *("test", "tests", "werkzeug", "yaml"),
+        *("ipykernel", "jupyterlab", "nbclient", "nbformat", "streamlit"),
     }
 )
 

@@ -33,6 +33,8 @@ ROTATED = {
     "dvc_remote": ["s3", "local", "azure", "gcs", "none"],
     "open_source_license": ["MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"],
     "python_version": ["3.11", "3.12", "3.13"],
+    "include_notebooks": ["yes", "no"],
+    "include_ui": ["no", "yes"],
 }
 
 
@@ -135,3 +137,13 @@ def pipelined(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
 def venv_bin() -> Path:
     """The shared environment: the one running these tests holds every generated dependency."""
     return Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def docker_ready() -> None:
+    """Skip the module's Docker tests, with the reason, when no daemon or base image is usable."""
+    from .docker_support import unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip(f"Docker tests skipped: {reason}")

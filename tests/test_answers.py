@@ -37,6 +37,8 @@ BAD_ANSWERS = {
     "dvc_remote": [("ftp", "one of")],
     "include_sagemaker": [("maybe", "yes, no")],
     "experiment_tracking": [("wandb", "none, mlflow")],
+    "include_notebooks": [("maybe", "yes, no"), ("true", "yes, no")],
+    "include_ui": [("streamlit", "yes, no")],
     "aws_region": [("europe", "AWS region")],
     "s3_bucket": [
         ("My_Bucket", "S3 bucket"),

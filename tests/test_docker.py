@@ -31,7 +31,6 @@ from .docker_support import (
     docker,
     image_size,
     remove,
-    unavailable,
     unique_name,
     wait_for_http,
 )
@@ -59,13 +58,6 @@ json.dump({
     "version": model.version,
 }, sys.stdout)
 """
-
-
-@pytest.fixture(scope="module")
-def docker_ready() -> None:
-    reason = unavailable()
-    if reason:
-        pytest.skip(f"Docker tests skipped: {reason}")
 
 
 @pytest.fixture(scope="module")

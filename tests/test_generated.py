@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,3 +94,52 @@ def test_explore_writes_the_eda_report(project: Path) -> None:
     figures = sorted(p.name for p in (project / "reports" / "figures" / "eda").glob("*.png"))
     assert "eda_target.png" in figures
     assert "eda_missing.png" in figures
+
+
+def test_projects_without_tracking_carry_no_mlflow(project: Path) -> None:
+    """experiment_tracking=none (the default): no mlflow import, extra, target or file."""
+    sources = [p for p in project.rglob("*.py") if ".git" not in p.relative_to(project).parts]
+    assert [p for p in sources if "mlflow" in p.read_text(encoding="utf-8")] == []
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "mlflow" not in pyproject["project"]["optional-dependencies"]
+    assert "mlflow" not in str(pyproject["project"]["dependencies"])
+    assert "mlflow" not in (project / "Makefile").read_text(encoding="utf-8")
+    assert "mlflow" not in (project / "params.yaml").read_text(encoding="utf-8")
+    assert not (project / "mlflow.db").exists()
+    assert not (project / "mlruns").exists()
+
+
+@pytest.fixture(scope="module")
+def tracked(pipelined: Callable[..., Path]) -> Path:
+    """A project baked with experiment_tracking=mlflow, its pipeline already run."""
+    return pipelined(experiment_tracking="mlflow")
+
+
+def test_tracked_project_registers_promotes_and_passes_its_own_tests(tracked: Path) -> None:
+    """The pipeline logged a run to the local store; the registry targets act on it;
+    the project's tests (a real MLflow server on 127.0.0.1 among them) and lint pass."""
+    assert (tracked / "mlflow.db").is_file()
+    help_text = make(tracked, "help")
+    for target in ("mlflow-ui", "register", "promote", "rollback", "registry"):
+        assert re.search(rf"^  \S*{target}\S*\s+\S", help_text, re.MULTILINE), target
+    make(tracked, "register")
+    make(tracked, "promote")
+    listing = make(tracked, "registry")
+    assert re.search(r"^\s+1\s+champion\s", listing, re.MULTILINE), listing
+    assert re.search(r"promote\s+- -> 1\s+by ", listing), listing
+    refused = subprocess.run(
+        ["make", "rollback", f"VENV={Path(sys.prefix)}"],
+        cwd=tracked,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "error: version 1 is the first champion" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    output = make(tracked, "test")
+    assert re.search(r"tests/test_tracking\.py \.+ ", output), output[-3000:]  # all ran, passed
+    assert "failed" not in output
+    make(tracked, "lint")

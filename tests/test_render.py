@@ -39,6 +39,11 @@ ALWAYS = {
     "docs/dvc.md",
     "docs/deployment.md",
     "scripts/docker_smoke.sh",
+    "docker-compose.yml",
+    "docs/monitoring.md",
+    "tests/test_monitoring.py",
+    "tests/test_pipeline.py",
+    "tests/test_segments.py",
 }
 PACKAGE = {
     "__init__.py",
@@ -68,6 +73,11 @@ PACKAGE = {
     "serve/openapi.py",
     "serve/predictor.py",
     "serve/smoke.py",
+    "Dockerfile",
+    "pipeline.py",
+    "monitoring/__init__.py",
+    "monitoring/drift.py",
+    "monitoring/prediction_log.py",
 }
 
 
@@ -81,6 +91,18 @@ def expected_files(config: dict[str, str], package: str) -> set[str]:
     files.add(".dvc/config")
     if config["dvc_remote"] != "none":
         files.add(f"{package}/sync.py")
+    if config["include_notebooks"] == "yes":
+        files |= {"notebooks/exploration.ipynb", "tests/test_notebooks.py"}
+    if config["include_ui"] == "yes":
+        files |= {f"{package}/ui.py", "tests/test_ui.py"}
+    if config["experiment_tracking"] == "mlflow":
+        files |= {
+            f"{package}/model/mlflow_model.py",
+            f"{package}/model/registry.py",
+            f"{package}/model/tracking.py",
+            "docs/experiments.md",
+            "tests/test_tracking.py",
+        }
     if config["include_sagemaker"] == "yes":
         files |= {
             f"{package}/model/Dockerfile",

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+import re
+{%- endif %}
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +26,9 @@ import yaml
 from .errors import ConfigError
 
 PARAMS_FILE = Path("params.yaml")
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+PACKAGE = (__package__ or __name__).split(".")[0]  # also under python -m
+{%- endif %}
 
 
 # --------------------------------------------------------------------------- settings
@@ -33,6 +39,11 @@ class Settings:
     """Runtime settings; each field is read from the upper-case environment variable."""
 
     model_dir: Path = Path("models")
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    # models:/<name>@<alias> or models:/<name>/<version>: serve from the MLflow registry
+    model_uri: str | None = None
+    mlflow_tracking_uri: str | None = None  # an MLflow server; unset: the local store
+{%- endif %}
     params_file: Path = PARAMS_FILE
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -48,6 +59,11 @@ class Settings:
     invocations_auth: Literal["api-key", "iam"] = "api-key"
     max_rows: int = 10_000
     max_body_bytes: int = 10 * 1024 * 1024
+    # Prediction log (docs/monitoring.md): off while the folder is unset
+    prediction_log_dir: Path | None = None
+    prediction_log_sample: float = 1.0  # share of requests logged, 0 to 1
+    prediction_log_max_bytes: int = 10 * 1024 * 1024  # per file, then a new file
+    prediction_log_max_files: int = 10  # the oldest files beyond this are deleted
 
     @classmethod
     def from_env(
@@ -104,6 +120,11 @@ def _parse_setting(name: str, raw: str, hint: Any) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigError(f"setting {name}={raw!r}: must be an integer") from None
+    if hint is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"setting {name}={raw!r}: must be a number") from None
     if hint is Path:
         return Path(raw)
     if origin is tuple:
@@ -190,8 +211,99 @@ class Gate:
 
 
 @dataclass(frozen=True)
+class SegmentParams:
+    """Held-out metrics per value of ``columns`` (a fairness check).
+
+    The metric ``segment_gap`` is the largest best-minus-worst difference of
+    ``metric`` between the segments of one column that have ``min_rows`` rows or
+    more; ``validate.gates.segment_gap`` bounds it like any other metric.
+    """
+
+    columns: list[str] = field(default_factory=list)
+    metric: str | None = None  # None: accuracy (classification) or rmse (regression)
+    min_rows: int = 5
+
+    def __post_init__(self) -> None:
+        if self.min_rows < 1:
+            raise ConfigError(
+                f"params: validate.segments.min_rows={self.min_rows}: must be at least 1"
+            )
+
+
+@dataclass(frozen=True)
 class ValidateParams:
     gates: dict[str, Gate] = field(default_factory=dict)
+    segments: SegmentParams = field(default_factory=SegmentParams)
+
+
+@dataclass(frozen=True)
+class MonitoringParams:
+    """The drift check (``make drift``): when a feature counts as drifted, and the gate.
+
+    A feature drifts when its population stability index exceeds ``psi_max`` and
+    its test (Kolmogorov-Smirnov, or chi-squared for categories) gives a p-value
+    below ``p_value_min``: a shift both large and unlikely to be chance.
+    """
+
+    psi_max: float = 0.2
+    p_value_min: float = 0.01
+    max_drifted_features: int = 0  # the gate: more drifted features than this fail
+    min_rows: int = 30  # fewer recent rows are too few to judge
+    bins: int = 10  # quantile bins of a numeric feature for the PSI
+
+    def __post_init__(self) -> None:
+        rules = {
+            "psi_max": (self.psi_max > 0, "must be above 0"),
+            "p_value_min": (0 <= self.p_value_min <= 1, "must be between 0 and 1"),
+            "max_drifted_features": (self.max_drifted_features >= 0, "must be 0 or more"),
+            "min_rows": (self.min_rows >= 1, "must be at least 1"),
+            "bins": (self.bins >= 2, "must be at least 2"),
+        }
+        for name, (ok, rule) in rules.items():
+            if not ok:
+                raise ConfigError(f"params: monitoring.{name}={getattr(self, name)}: {rule}")
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+
+
+REGISTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class PromotionParams:
+    """The checklist a challenger must pass to become champion (``registry promote``).
+
+    It must meet ``gates`` on its held-out metrics, and on ``gate_metric`` be no
+    worse than the current champion by more than ``max_regression``.
+    """
+
+    gate_metric: str
+    gates: dict[str, Gate] = field(default_factory=dict)
+    max_regression: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_regression < 0:
+            raise ConfigError(
+                f"params: mlflow.promotion.max_regression={self.max_regression}: must be >= 0"
+            )
+
+
+@dataclass(frozen=True)
+class MlflowParams:
+    """Where runs are logged and which registered model they become (docs/experiments.md)."""
+
+    experiment: str = PACKAGE
+    model_name: str = PACKAGE
+    promotion: PromotionParams | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("experiment", "model_name"):
+            value = getattr(self, name)
+            if not REGISTRY_NAME.match(value):
+                raise ConfigError(
+                    f"params: mlflow.{name}={value!r}: use letters, digits, '_', '.' "
+                    "and '-' (at most 100, starting with a letter or digit)"
+                )
+{%- endif %}
 
 
 @dataclass(frozen=True)
@@ -202,6 +314,10 @@ class Params:
     cleaning: CleaningParams = field(default_factory=CleaningParams)
     preprocessing: PreprocessingParams = field(default_factory=PreprocessingParams)
     validate: ValidateParams = field(default_factory=ValidateParams)
+    monitoring: MonitoringParams = field(default_factory=MonitoringParams)
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    mlflow: MlflowParams = field(default_factory=MlflowParams)
+{%- endif %}
 
     @property
     def is_classifier(self) -> bool:

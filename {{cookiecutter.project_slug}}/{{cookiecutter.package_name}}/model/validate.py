@@ -1,9 +1,11 @@
 """Validate the model on the held-out test set (DVC stage ``validate``).
 
 Computes the metrics (classification: accuracy, precision, recall, F1 macro,
-ROC-AUC where defined; regression: RMSE, MAE, R2), writes reports/metrics.json,
-the per-row predictions for ``dvc plots`` and a confusion-matrix or residual
-PNG, then applies the quality gates from params.yaml: a failed gate exits 1.
+ROC-AUC where defined; regression: RMSE, MAE, R2), the same metrics per segment
+(each value of the ``validate.segments`` columns) and the largest gap between
+segments, writes reports/metrics.json, the per-row predictions for ``dvc plots``
+and a confusion-matrix or residual PNG, then applies the quality gates from
+params.yaml: a failed gate exits 1.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from .. import cli
-from ..config import Gate, Params, load_params
+from ..config import Gate, Params, SegmentParams, load_params
 from ..data_processing.cleaning import CLEAN_FILE
+from ..data_processing.validation import as_category_strings
 from ..errors import ConfigError, QualityGateError
 from ..files import read_json, read_table, write_json, write_table
 from .artifact import LoadedModel, load_model
@@ -26,6 +29,13 @@ from .train import MODEL_DIR, split_train_test
 
 REPORTS_DIR = Path("reports")
 METRICS_FILE = REPORTS_DIR / "metrics.json"
+METRIC_NAMES = {
+    "classification": ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc"),
+    "regression": ("rmse", "mae", "r2"),
+}
+DEFAULT_SEGMENT_METRIC = {"classification": "accuracy", "regression": "rmse"}
+SEGMENT_GAP = "segment_gap"
+MISSING_SEGMENT = "(missing)"
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +47,15 @@ def evaluate(model: LoadedModel, frame: pd.DataFrame) -> tuple[dict[str, Any], p
     actual = frame[target]
     predicted = model.pipeline.predict(x)
     table = pd.DataFrame({"actual": actual.to_numpy(), "predicted": predicted})
+    result = scores(model, x, actual, predicted)
+    result["rows"] = len(frame)
+    return result, table
+
+
+def scores(
+    model: LoadedModel, x: pd.DataFrame, actual: pd.Series, predicted: Any
+) -> dict[str, float | None]:
+    """The metrics of ``METRIC_NAMES`` for one set of rows, rounded to 6 digits."""
     if model.is_classifier:
         result: dict[str, Any] = {
             "accuracy": skm.accuracy_score(actual, predicted),
@@ -53,9 +72,7 @@ def evaluate(model: LoadedModel, frame: pd.DataFrame) -> tuple[dict[str, Any], p
             "mae": skm.mean_absolute_error(actual, predicted),
             "r2": skm.r2_score(actual, predicted),
         }
-    result = {k: None if v is None else round(float(v), 6) for k, v in result.items()}
-    result["rows"] = len(frame)
-    return result, table
+    return {k: None if v is None else round(float(v), 6) for k, v in result.items()}
 
 
 def _roc_auc(model: LoadedModel, x: pd.DataFrame, actual: pd.Series) -> float | None:
@@ -71,6 +88,86 @@ def _roc_auc(model: LoadedModel, x: pd.DataFrame, actual: pd.Series) -> float | 
     )
 
 
+def segment_metrics(
+    model: LoadedModel, frame: pd.DataFrame, segments: SegmentParams
+) -> dict[str, Any]:
+    """Metrics per segment of ``frame`` and ``segment_gap``, the largest gap between two.
+
+    Each value of each column in ``segments.columns`` is a segment (missing values
+    form one too). Segments with fewer than ``segments.min_rows`` rows are reported
+    but not compared. Returns nothing when no column is configured.
+    """
+    if not segments.columns:
+        return {}
+    task = model.metadata["task"]
+    metric = segments.metric or DEFAULT_SEGMENT_METRIC[task]
+    if metric not in METRIC_NAMES[task]:
+        raise ConfigError(
+            f"params: validate.segments.metric={metric!r}: no such {task} metric "
+            f"(have: {', '.join(METRIC_NAMES[task])})"
+        )
+    missing = [column for column in segments.columns if column not in frame.columns]
+    if missing:
+        raise ConfigError(
+            f"params: validate.segments.columns: {missing[0]!r} is not a column of the "
+            f"held-out data (columns: {', '.join(map(str, frame.columns))})"
+        )
+    x = model.features(frame)
+    actual = frame[model.metadata["target"]]
+    predicted = pd.Series(model.pipeline.predict(x), index=frame.index)
+    columns: dict[str, dict[str, dict[str, Any]]] = {}
+    largest: dict[str, Any] | None = None
+    for column in segments.columns:
+        keys = as_category_strings(frame[column]).fillna(MISSING_SEGMENT)
+        if keys.nunique() > 50:
+            log.warning("segments of %r: %d values, one segment each", column, keys.nunique())
+        table: dict[str, dict[str, Any]] = {}
+        for value in sorted(keys.unique()):
+            rows = keys == value
+            table[value] = {"rows": int(rows.sum())}
+            if rows.sum() >= 2:  # a metric of one row says nothing (and R2 is undefined)
+                table[value] |= scores(model, x[rows], actual[rows], predicted[rows])
+        columns[column] = table
+        compared = {
+            value: entry[metric]
+            for value, entry in table.items()
+            if entry["rows"] >= segments.min_rows and entry.get(metric) is not None
+        }
+        if len(compared) < 2:
+            log.warning("segments of %r: fewer than 2 segments to compare", column)
+            continue
+        high = max(compared, key=lambda value: compared[value])
+        low = min(compared, key=lambda value: compared[value])
+        gap = round(compared[high] - compared[low], 6)
+        if largest is None or gap > largest["gap"]:
+            largest = {
+                "column": column,
+                "gap": gap,
+                "highest": {"segment": high, metric: compared[high]},
+                "lowest": {"segment": low, metric: compared[low]},
+            }
+    if largest:
+        log.info(
+            "largest segment gap: %s %.4f on %r (%s %s, %s %s)",
+            metric,
+            largest["gap"],
+            largest["column"],
+            largest["highest"]["segment"],
+            largest["highest"][metric],
+            largest["lowest"]["segment"],
+            largest["lowest"][metric],
+        )
+    return {
+        SEGMENT_GAP: largest["gap"] if largest else None,
+        "segments": {
+            "metric": metric,
+            "min_rows": segments.min_rows,
+            "largest_gap": largest,
+            "columns": columns,
+        },
+    }
+
+
 def check_gates(metrics: dict[str, Any], gates: dict[str, Gate]) -> list[str]:
     """Every broken gate as ``name=value < min``; an empty list means the model passes."""
     failures = []
@@ -83,10 +180,23 @@ def check_gates(metrics: dict[str, Any], gates: dict[str, Gate]) -> list[str]:
         if value is None:
             failures.append(f"{name} is not defined for this test set")
         elif gate.min is not None and value < gate.min:
-            failures.append(f"{name}={value:.4f} < min {gate.min}")
+            failures.append(f"{name}={value:.4f} < min {gate.min}{_explain(name, metrics)}")
         elif gate.max is not None and value > gate.max:
-            failures.append(f"{name}={value:.4f} > max {gate.max}")
+            failures.append(f"{name}={value:.4f} > max {gate.max}{_explain(name, metrics)}")
     return failures
+
+
+def _explain(name: str, metrics: dict[str, Any]) -> str:
+    """Which segments make up the segment gap, for the failure message."""
+    largest = (metrics.get("segments") or {}).get("largest_gap")
+    if name != SEGMENT_GAP or not largest:
+        return ""
+    metric = metrics["segments"]["metric"]
+    high, low = largest["highest"], largest["lowest"]
+    return (
+        f" ({largest['column']}: {metric} {low[metric]} for {low['segment']!r}, "
+        f"{high[metric]} for {high['segment']!r})"
+    )
 
 
 def enforce_gates(metrics: dict[str, Any], gates: dict[str, Gate]) -> None:
@@ -131,11 +241,15 @@ def validate(
     data_file: Path = CLEAN_FILE,
     reports_dir: Path = REPORTS_DIR,
     figures: bool = True,
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    track: bool = False,
+{%- endif %}
 ) -> dict[str, Any]:
     """Evaluate, write metrics, predictions and the figure under ``reports_dir``, apply gates."""
     model = load_model(model_dir)
     _, test_part = split_train_test(read_table(data_file), params, data_file)
     result, table = evaluate(model, test_part)
+    result.update(segment_metrics(model, test_part, params.validate.segments))
     result["model_version"] = model.version
     write_json(reports_dir / "metrics.json", result)
     write_table(table, reports_dir / "predictions.csv")
@@ -144,6 +258,12 @@ def validate(
     log.info(
         "metrics: %s", ", ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, float))
     )
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    if track:  # the stage logs an MLflow run, passing or not, before the gates decide
+        from .tracking import log_run
+
+        log_run(params, model, model_dir, result, reports_dir=reports_dir, example=test_part)
+{%- endif %}
     enforce_gates(result, params.validate.gates)
     return result
 
@@ -173,7 +293,7 @@ def _run(args: argparse.Namespace) -> None:
             raise ConfigError(f"{args.gate_only}: metrics file not found")
         enforce_gates(read_json(args.gate_only), params.validate.gates)
     else:
-        validate(params, args.model_dir, args.data)
+        validate(params, args.model_dir, args.data{% if cookiecutter.experiment_tracking == "mlflow" %}, track=True{% endif %})
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..log import request_id
 from ..model.artifact import LoadedModel, load_model
+from ..monitoring.prediction_log import PredictionLog
 from .auth import KeyStore, presented_key
 from .inputs import Batch, RequestError, parse_csv, parse_json_instances, records_to_batch
 from .metrics import Metrics
@@ -60,9 +61,16 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
             "no API keys configured: set API_KEYS or API_KEYS_FILE "
             "(or ALLOW_UNAUTHENTICATED=true, for local development only)"
         )
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    if model is None and settings.model_uri:  # from the registry, checked like a folder
+        from ..model.registry import load_registered_model
+
+        model = load_registered_model(settings.model_uri, settings.mlflow_tracking_uri)
+{%- endif %}
     model = model or load_model(settings.model_dir)
     predictor = Predictor(model)
     metrics = Metrics()
+    prediction_log = PredictionLog.from_settings(settings)  # None unless PREDICTION_LOG_DIR
     invocations_need_key = auth_enabled and settings.invocations_auth == "api-key"
     openapi = orjson.dumps(
         build_spec(model, invocations_need_key=invocations_need_key, auth_enabled=auth_enabled)
@@ -139,6 +147,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         g.rows = batch.rows
         result = predictor.predict(batch)
         metrics.predictions.labels(model.version).inc(batch.rows)
+        if prediction_log is not None and prediction_log.sampled():
+            prediction_log.record(batch, result["predictions"], model.version, g.request_id)
         return {**result, "model_version": model.version}
 
     @app.get("/ping")
