@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemBytecodeCache
 from jinja2.ext import Extension
 
 _RULES_FILE = Path(__file__).with_name("hooks") / "pre_gen_project.py"
@@ -47,3 +47,7 @@ class TemplateExtension(Extension):
         super().__init__(environment)
         environment.filters["check_answers"] = check_answers
         environment.filters["quoted"] = quoted
+        # Compiled file templates are kept between bakes (keyed by their source's
+        # checksum, in a private folder under the temp directory): compiling the
+        # project's files is most of a bake's cost, and they rarely change.
+        environment.bytecode_cache = FileSystemBytecodeCache()
