@@ -86,6 +86,8 @@ def wait(url: str, seconds: float = 120) -> None:
 
 @contextmanager
 def server(command: list[str], cwd: Path, env: dict[str, str], ready: str) -> Iterator[int]:
+    # PATH leads with this interpreter's bin: mlflow models serve starts uvicorn by name.
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env}
     log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
         command, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=log, start_new_session=True

@@ -111,13 +111,14 @@ def test_projects_without_tracking_carry_no_mlflow(project: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tracked(pipelined: Callable[..., Path]) -> Path:
-    """A project baked with experiment_tracking=mlflow, its pipeline already run."""
-    return pipelined(experiment_tracking="mlflow")
+    """A project baked with experiment_tracking=mlflow and the web UI, its pipeline run."""
+    return pipelined(experiment_tracking="mlflow", include_ui="yes")
 
 
 def test_tracked_project_registers_promotes_and_passes_its_own_tests(tracked: Path) -> None:
     """The pipeline logged a run to the local store; the registry targets act on it;
-    the project's tests (a real MLflow server on 127.0.0.1 among them) and lint pass."""
+    the project's tests (a real MLflow server on 127.0.0.1 among them, and the web
+    UI's through Streamlit's AppTest and headless Chromium) and lint pass."""
     assert (tracked / "mlflow.db").is_file()
     help_text = make(tracked, "help")
     for target in ("mlflow-ui", "register", "promote", "rollback", "registry"):
@@ -141,5 +142,6 @@ def test_tracked_project_registers_promotes_and_passes_its_own_tests(tracked: Pa
 
     output = make(tracked, "test")
     assert re.search(r"tests/test_tracking\.py \.+ ", output), output[-3000:]  # all ran, passed
+    assert re.search(r"tests/test_ui\.py [.s]+ ", output), output[-3000:]  # s: no Chromium
     assert "failed" not in output
     make(tracked, "lint")
