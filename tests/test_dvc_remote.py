@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -91,17 +92,22 @@ def test_local_remote_round_trip(
     assert any(storage.rglob("*")), "the remote folder holds the pushed files"
 
 
-@pytest.fixture(scope="module")
-def s3_project(pipelined: Callable[..., Path], moto_s3: str) -> Path:
-    """The default project (``s3`` remote), its bucket on moto's server, pipeline run."""
-    project = pipelined()
-    client = boto3.client(
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client for moto's server, with its dummy credentials."""
+    return boto3.client(
         "s3",
-        endpoint_url=moto_s3,
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+@pytest.fixture(scope="module")
+def s3_project(pipelined: Callable[..., Path], moto_s3: str) -> Path:
+    """The default project (``s3`` remote), its bucket on moto's server, pipeline run."""
+    project = pipelined()
+    client = s3_client(moto_s3)
     client.create_bucket(Bucket=BUCKET)
     run(
         "dvc",
@@ -118,13 +124,7 @@ def s3_project(pipelined: Callable[..., Path], moto_s3: str) -> Path:
 
 def test_s3_remote_round_trip_through_moto(s3_project: Path, moto_s3: str) -> None:
     round_trip(s3_project, env=AWS)
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_s3,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = s3_client(moto_s3)
     keys = [item["Key"] for item in client.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert keys
     assert all(key.startswith(f"{DEFAULTS['s3_prefix']}/") for key in keys)
