@@ -158,6 +158,16 @@ def test_predictions_over_http_equal_in_process_predictions(client: FlaskClient,
     assert body["model_version"] == run.model.version
 
 
+def test_columns_and_records_give_the_same_answer(client: FlaskClient, run: Run) -> None:
+    sent = records(run.test, run)
+    columns = {name: [record[name] for record in sent] for name in run.model.spec.columns}
+    by_records = client.post("/predict", json={"instances": sent}, headers=AUTH)
+    by_columns = client.post("/predict", json={"columns": columns}, headers=AUTH)
+    assert by_columns.status_code == 200
+    assert by_columns.json == by_records.json
+    assert len(by_columns.json["predictions"]) == len(sent)
+
+
 def test_fast_path_replays_the_pipeline_exactly(run: Run) -> None:
     from {{ cookiecutter.package_name }}.serve.compiled import CompiledPreprocessor
     from {{ cookiecutter.package_name }}.serve.inputs import records_to_batch
@@ -224,6 +234,62 @@ def test_invocations_speaks_csv_both_ways(client: FlaskClient, run: Run) -> None
     assert len(response.json["predictions"]) == 5
 
 
+def csv_line(row: dict[str, Any], **changes: str) -> str:
+    """One record as a CSV line in feature order; ``changes`` replaces cells verbatim."""
+    cells = {k: "" if v is None else str(v) for k, v in row.items()}
+    return ",".join({**cells, **changes}.values()) + "\n"
+
+
+def test_csv_blank_and_space_cells_are_missing_values(
+    client: FlaskClient, run: Run, row: dict[str, Any]
+) -> None:
+    numeric = run.model.spec.numeric[0]
+    blank = {**row, numeric: None}
+    as_json = client.post("/predict", json={"instances": [blank, blank]}, headers=AUTH)
+    as_csv = client.post(
+        "/invocations",
+        data=csv_line(row, **{numeric: ""}) + csv_line(row, **{numeric: "  "}),
+        content_type="text/csv",
+        headers=AUTH,
+    )
+    assert as_csv.status_code == 200
+    assert as_csv.json == as_json.json
+
+
+def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int, str]]:
+    numeric = run.model.spec.numeric[0]
+    good = csv_line(row)
+    return {
+        "a value too few": ((good + good.rsplit(",", 1)[0] + "\n").encode(), 422, "rows[1]"),
+        "text in a numeric column": (
+            csv_line(row, **{numeric: "heavy"}).encode(),
+            422,
+            f"rows[0].{numeric}",
+        ),
+        "nan written out": (
+            (good + csv_line(row, **{numeric: "nan"})).encode(),
+            422,
+            f"rows[1].{numeric}",
+        ),
+        "not utf-8": (good.encode() + b"\xff\n", 400, ""),
+        "empty": (b"\n\n", 422, "rows"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["a value too few", "text in a numeric column", "nan written out", "not utf-8", "empty"]
+)
+def test_csv_errors_name_the_row_and_column(
+    client: FlaskClient, run: Run, row: dict[str, Any], case: str
+) -> None:
+    body, status, field = csv_error_cases(run, row)[case]
+    response = client.post("/invocations", data=body, content_type="text/csv", headers=AUTH)
+    assert response.status_code == status
+    error = response.json["error"]
+    assert error.get("field", "") == field
+    assert field in error["message"]
+
+
 def test_model_card(client: FlaskClient, run: Run) -> None:
     body = client.get("/model", headers=AUTH).json
     assert body["model_version"] == run.model.version
@@ -260,7 +326,8 @@ def _with(row: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 def error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[Any, int, str]]:
     numeric = run.model.spec.numeric[0]
-    first = run.model.spec.columns[0]
+    first, last = run.model.spec.columns[0], run.model.spec.columns[-1]
+    columns = {name: [value] for name, value in row.items()}
     cases: dict[str, tuple[Any, int, str]] = {
         "unknown field": ({"instances": [_with(row, colour="red")]}, 422, "instances[0].colour"),
         "missing field": (
@@ -282,6 +349,29 @@ def error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[Any, int, str]
         "empty batch": ({"instances": []}, 422, "instances"),
         "no instances": ({"rows": [row]}, 422, "rows"),
         "too many rows": ({"instances": [row] * 501}, 413, "instances"),
+        "two shapes": ({"instances": [row], "columns": columns}, 422, "instances"),
+        "unknown column": ({"columns": {**columns, "colour": ["red"]}}, 422, "columns.colour"),
+        "missing column": (
+            {"columns": {k: v for k, v in columns.items() if k != first}},
+            422,
+            f"columns.{first}",
+        ),
+        "column not a list": ({"columns": {**columns, first: row[first]}}, 422, f"columns.{first}"),
+        "columns of unequal length": (
+            {"columns": {**columns, last: [row[last]] * 2}},
+            422,
+            f"columns.{last}",
+        ),
+        "wrong type in a column": (
+            {"columns": {**columns, numeric: ["heavy"]}},
+            422,
+            f"columns.{numeric}[0]",
+        ),
+        "too many rows as columns": (
+            {"columns": {k: [v] * 501 for k, v in row.items()}},
+            413,
+            "columns",
+        ),
     }
     if run.model.spec.categorical:
         category = run.model.spec.categorical[0]
@@ -304,6 +394,13 @@ def error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[Any, int, str]
         "empty batch",
         "no instances",
         "too many rows",
+        "two shapes",
+        "unknown column",
+        "missing column",
+        "column not a list",
+        "columns of unequal length",
+        "wrong type in a column",
+        "too many rows as columns",
     ],
 )
 def test_invalid_records_name_the_field(
@@ -377,7 +474,14 @@ json_values = st.recursive(
 def test_fuzzed_bodies_never_cause_a_server_error(
     client: FlaskClient, row: dict[str, Any], body: Any, mutate: dict[str, Any]
 ) -> None:
-    for payload in (body, {"instances": [{**row, **mutate}]}, {"instances": body}):
+    columns = {name: [value] for name, value in {**row, **mutate}.items()}
+    for payload in (
+        body,
+        {"instances": [{**row, **mutate}]},
+        {"instances": body},
+        {"columns": body},
+        {"columns": columns},
+    ):
         response = client.post(
             "/predict", data=json.dumps(payload), content_type="application/json", headers=AUTH
         )
@@ -408,10 +512,18 @@ def test_openapi_request_schema_accepts_real_records(client: FlaskClient, run: R
         **document["components"]["schemas"]["PredictRequest"],
         "components": document["components"],
     }
-    schema = json.loads(json.dumps(schema).replace("#/components/", "#/components/"))
-    jsonschema.validate({"instances": records(run.test.head(3), run)}, schema)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"instances": [{"colour": "red"}]}, schema)
+    sent = records(run.test.head(3), run)
+    columns = {name: [record[name] for record in sent] for name in run.model.spec.columns}
+    jsonschema.validate({"instances": sent}, schema)
+    jsonschema.validate({"columns": columns}, schema)
+    for refused in (
+        {"instances": [{"colour": "red"}]},
+        {"columns": {**columns, "colour": ["red"]}},
+        {"instances": sent, "columns": columns},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(refused, schema)
+        assert client.post("/predict", json=refused, headers=AUTH).status_code == 422
 
 
 # --------------------------------------------------------------------------- real server

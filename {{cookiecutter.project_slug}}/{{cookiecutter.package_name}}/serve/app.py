@@ -26,7 +26,7 @@ from ..log import request_id
 from ..model.artifact import LoadedModel, load_model
 from ..monitoring.prediction_log import PredictionLog
 from .auth import KeyStore, presented_key
-from .inputs import Batch, RequestError, parse_csv, parse_json_instances, records_to_batch
+from .inputs import Batch, RequestError, parse_csv, parse_json
 from .metrics import Metrics
 from .openapi import build_spec
 from .predictor import Predictor
@@ -163,8 +163,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     def predict() -> Response:
         if media_type(request.content_type) != "application/json":
             raise RequestError(415, "unsupported_media_type", "send Content-Type: application/json")
-        records = parse_json_instances(request.get_data(cache=False), settings.max_rows)
-        return json_response(run(records_to_batch(records, model.spec)))
+        body = request.get_data(cache=False)
+        return json_response(run(parse_json(body, model.spec, settings.max_rows)))
 
     @app.post("/invocations")
     def invocations() -> Response:
@@ -174,7 +174,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
             raise RequestError(406, "not_acceptable", "Accept must be application/json or text/csv")
         body = request.get_data(cache=False)
         if content_type == "application/json":
-            batch = records_to_batch(parse_json_instances(body, settings.max_rows), model.spec)
+            batch = parse_json(body, model.spec, settings.max_rows)
         elif content_type == "text/csv":
             batch = parse_csv(body, model.spec, settings.max_rows)
         else:

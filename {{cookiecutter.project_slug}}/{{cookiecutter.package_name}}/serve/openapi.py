@@ -14,8 +14,9 @@ from ..model.artifact import LoadedModel
 JSON = "application/json"
 
 
-def instance_schema(model: LoadedModel) -> dict[str, Any]:
-    properties: dict[str, Any] = {}
+def feature_schemas(model: LoadedModel) -> dict[str, Any]:
+    """One JSON schema per feature, in the model card's order."""
+    schemas: dict[str, Any] = {}
     for feature in model.metadata["features"]:
         if feature["kind"] == "numeric":
             schema: dict[str, Any] = {"type": ["number", "null"]}
@@ -23,13 +24,35 @@ def instance_schema(model: LoadedModel) -> dict[str, Any]:
                 schema["examples"] = [feature["min"], feature["max"]]
         else:
             schema = {"type": ["string", "number", "null"], "examples": feature["categories"][:5]}
-        properties[feature["name"]] = schema
+        schemas[feature["name"]] = schema
+    return schemas
+
+
+def instance_schema(model: LoadedModel) -> dict[str, Any]:
+    properties = feature_schemas(model)
     return {
         "type": "object",
         "properties": properties,
         "required": list(properties),
         "additionalProperties": False,
         "description": "One record: every feature, null where the value is unknown.",
+    }
+
+
+def columns_schema(model: LoadedModel) -> dict[str, Any]:
+    properties = {
+        name: {"type": "array", "minItems": 1, "items": schema}
+        for name, schema in feature_schemas(model).items()
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+        "description": (
+            "The same rows, one list per feature, all of one length: "
+            "several times faster to parse and check than records for large batches."
+        ),
     }
 
 
@@ -176,17 +199,28 @@ def build_spec(
         "components": {
             "schemas": {
                 "Instance": instance_schema(model),
+                "Columns": columns_schema(model),
                 "PredictRequest": {
-                    "type": "object",
-                    "required": ["instances"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "instances": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {"$ref": "#/components/schemas/Instance"},
-                        }
-                    },
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["instances"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "instances": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"$ref": "#/components/schemas/Instance"},
+                                }
+                            },
+                        },
+                        {
+                            "type": "object",
+                            "required": ["columns"],
+                            "additionalProperties": False,
+                            "properties": {"columns": {"$ref": "#/components/schemas/Columns"}},
+                        },
+                    ]
                 },
                 "Prediction": prediction_schema,
                 "Error": {
