@@ -37,13 +37,12 @@ from .docker_support import (
 
 API_KEY = f"compose-test-{uuid.uuid4().hex}"
 LABEL_KEY, LABEL_VALUE = LABEL.split("=")
-# Adds the tests' label to everything the stack creates, so leftovers can be found.
-OVERRIDE = {
-    "services": {
-        name: {"labels": {LABEL_KEY: LABEL_VALUE}, "build": {"labels": {LABEL_KEY: LABEL_VALUE}}}
-        for name in ("train", "serve")
-    }
-}
+
+
+def labelled(services: list[str]) -> dict[str, Any]:
+    """A compose override adding the tests' label to everything the stack creates."""
+    label = {LABEL_KEY: LABEL_VALUE}
+    return {"services": {name: {"labels": label, "build": {"labels": label}} for name in services}}
 
 
 def compose_command(tmp_path: Path) -> tuple[list[str], dict[str, str]] | None:
@@ -77,6 +76,7 @@ class Stack:
     command: list[str]
     env: dict[str, str]
     url: str
+    mlflow_url: str | None = None
 
     def compose(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         files = ["-f", "docker-compose.yml", "-f", "compose.test.yml"]
@@ -111,23 +111,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def new_stack(root: Path, name: str) -> Stack | None:
-    """A baked project (defaults) ready for compose, or None without Compose."""
+def new_stack(root: Path, name: str, **answers: str) -> Stack | None:
+    """A baked project ready for compose, or None without Compose."""
     found = compose_command(root)
     if found is None:
         return None
     command, env = found
-    project = bake(root / name)
-    (project / "compose.test.yml").write_text(yaml.safe_dump(OVERRIDE), encoding="utf-8")
-    port = free_port()
+    project = bake(root / name, **answers)
+    services = list(yaml.safe_load((project / "docker-compose.yml").read_text())["services"])
+    override = yaml.safe_dump(labelled(services))
+    (project / "compose.test.yml").write_text(override, encoding="utf-8")
+    port, mlflow_port = free_port(), free_port()
     env = {
         **env,
         "COMPOSE_PROJECT_NAME": f"templatetest{uuid.uuid4().hex[:10]}",
         "BASE_IMAGE": base_image(),
         "API_KEYS": API_KEY,
         "PORT": str(port),
+        "MLFLOW_PORT": str(mlflow_port),
     }
-    return Stack(project, command, env, f"http://127.0.0.1:{port}")
+    mlflow_url = f"http://127.0.0.1:{mlflow_port}" if "mlflow" in services else None
+    return Stack(project, command, env, f"http://127.0.0.1:{port}", mlflow_url)
 
 
 def tear_down(stack: Stack) -> None:
@@ -138,8 +142,12 @@ def tear_down(stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def stack(docker_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """`docker compose up -d --build` on the defaults, once /ping answers."""
-    created = new_stack(tmp_path_factory.mktemp("compose"), "up")
+    """`docker compose up -d --build` with MLflow tracking (all three services), once /ping answers.
+
+    The stack without MLflow is the same minus that service; it runs in the
+    failed-gate test below.
+    """
+    created = new_stack(tmp_path_factory.mktemp("compose"), "up", experiment_tracking="mlflow")
     if created is None:
         pytest.skip("no Compose: neither `docker compose` nor `docker-compose` is installed")
     try:
@@ -249,6 +257,35 @@ def test_the_stack_answers_a_prediction(stack: Stack) -> None:
     assert status == 200, body
     assert body["predictions"][0] in card["classes"]
     assert body["model_version"] == card["model_version"]
+
+
+def mlflow_api(stack: Stack, route: str, body: dict[str, Any]) -> dict[str, Any]:
+    call = urllib.request.Request(
+        f"{stack.mlflow_url}/api/2.0/mlflow/{route}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(call, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_training_logs_its_run_to_the_stacks_mlflow_server(stack: Stack) -> None:
+    """The train service logs to the mlflow service: the run of the model being served."""
+    assert stack.mlflow_url is not None
+    _, card = request(f"{stack.url}/model")
+    experiments = mlflow_api(stack, "experiments/search", {"max_results": 100})["experiments"]
+    experiment = next(e for e in experiments if e["name"] == stack.project.name.replace("-", "_"))
+    runs = mlflow_api(stack, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})
+    (run,) = runs["runs"]
+    assert run["info"]["run_name"] == str(card["model_version"])
+    assert run["info"]["status"] == "FINISHED"
+    logged = {metric["key"]: metric["value"] for metric in run["data"]["metrics"]}
+    held_out = {name: value for name, value in card["metrics"].items() if isinstance(value, float)}
+    assert held_out
+    assert {name: logged.get(name) for name in held_out} == pytest.approx(held_out)
+    tags = {tag["key"]: tag["value"] for tag in run["data"]["tags"]}
+    assert tags["quality_gates"] == "passed"
+    assert tags["data_sha256"] == card["data"]["sha256"]
 
 
 def test_the_served_model_is_read_only_for_the_server(stack: Stack) -> None:
