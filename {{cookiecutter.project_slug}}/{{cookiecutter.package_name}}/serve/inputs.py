@@ -162,11 +162,10 @@ def _columns_to_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: W
             index = next(i for i, v in enumerate(values) if type(v) not in NUMBER)
             raise invalid(where(index, name), "must be a number or null")
         array = np.array(values, dtype="float64")  # null becomes NaN: a missing value
-        infinite = np.flatnonzero(np.isinf(array))  # JSON has no NaN; 1e999 parses as infinity
-        if infinite.size:
-            raise invalid(
-                where(int(infinite[0]), name), "must be a finite number (no NaN or infinity)"
-            )
+        infinite = np.isinf(array)  # JSON has no NaN; only an in-process caller sends inf
+        if infinite.any():
+            index = int(np.flatnonzero(infinite)[0])
+            raise invalid(where(index, name), "must be a finite number (no NaN or infinity)")
         numeric[name] = array
     categorical: dict[str, list[str | None]] = {}
     for name in spec.categorical:
