@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -119,8 +120,10 @@ def plot(frame: pd.DataFrame, params: Params, summary: dict[str, Any], folder: P
         image = ax.imshow(corr, vmin=-1, vmax=1, cmap="coolwarm")
         ax.set_xticks(range(len(numeric)), numeric, rotation=45, ha="right")
         ax.set_yticks(range(len(numeric)), numeric)
-        for (i, j), value in pd.DataFrame(corr.to_numpy()).stack().items():
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        matrix = corr.to_numpy()
+        for i, j in np.ndindex(matrix.shape):
+            if not np.isnan(matrix[i, j]):  # a constant column has no correlation
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
         fig.colorbar(image, ax=ax)
         ax.set_title("Correlations")
         written.append(_save(fig, folder / "eda_correlations.png"))

@@ -256,7 +256,7 @@ def plot_feature(feature: FeatureDrift, reference: pd.Series, current: pd.Series
     ax = fig.subplots()
     if feature.kind == "numeric":
         values = np.concatenate([reference.dropna(), current.dropna()])
-        edges = np.histogram_bin_edges(values, bins=30) if len(values) else 10
+        edges = np.histogram_bin_edges(values, bins=30).tolist() if len(values) else 10
         for series, label in ((reference, "reference"), (current, "current")):
             ax.hist(series.dropna(), bins=edges, density=True, histtype="step", label=label)
     else:

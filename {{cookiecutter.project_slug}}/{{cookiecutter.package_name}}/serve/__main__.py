@@ -45,7 +45,7 @@ GUNICORN_LOGGING = {
 }
 
 
-class Server(BaseApplication):  # type: ignore[misc]
+class Server(BaseApplication):
     """gunicorn running an app object that already exists (no import string)."""
 
     def __init__(self, app: Any, options: dict[str, Any]) -> None:

@@ -18,9 +18,13 @@ import secrets
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import Headers
 
 MIN_KEY_LENGTH = 16
 HASH_PREFIX = "sha256:"
@@ -86,7 +90,7 @@ def _to_digest(source: str, entry: str) -> bytes:
     return digest(entry)
 
 
-def presented_key(headers: Mapping[str, str]) -> str | None:
+def presented_key(headers: Headers | Mapping[str, str]) -> str | None:
     """The key from ``X-API-Key`` or ``Authorization: Bearer <key>``."""
     key = headers.get("X-API-Key")
     if key:

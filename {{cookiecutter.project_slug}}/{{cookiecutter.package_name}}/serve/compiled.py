@@ -119,11 +119,11 @@ class CompiledPreprocessor:
         n = len(numeric)
         center, divide, fill = np.zeros(n), np.ones(n), np.zeros(n)
         if n:
-            steps = transformer.named_transformers_["numeric"]
-            kinds = [type(step) for _, step in getattr(steps, "steps", [])]
-            if kinds not in ([SimpleImputer], [SimpleImputer, StandardScaler]):
-                raise _UnsupportedError(f"numeric steps {kinds} are not imputer [+ scaler]")
-            scaler = steps.steps[-1][1]
+            numeric_steps = transformer.named_transformers_["numeric"]
+            step_types = [type(step) for _, step in getattr(numeric_steps, "steps", [])]
+            if step_types not in ([SimpleImputer], [SimpleImputer, StandardScaler]):
+                raise _UnsupportedError(f"numeric steps {step_types} are not imputer [+ scaler]")
+            scaler = numeric_steps.steps[-1][1]
             if isinstance(scaler, StandardScaler):
                 # The scaler's own arithmetic, so tree models see bit-identical values.
                 center = scaler.mean_ if scaler.mean_ is not None else center

@@ -228,7 +228,7 @@ def _csv_numbers(cells: tuple[str, ...], name: str, where: Where) -> np.ndarray:
                 values[index] = float(cell) if cell.strip() else math.nan
             except ValueError:
                 raise invalid(where(index, name), "must be a number or null") from None
-    for index in np.flatnonzero(~np.isfinite(values)):  # blank, or "nan" and "inf" written out
-        if cells[index].strip():
-            raise invalid(where(int(index), name), "must be a finite number (no NaN or infinity)")
+    for at in np.flatnonzero(~np.isfinite(values)):  # blank, or "nan" and "inf" written out
+        if cells[at].strip():
+            raise invalid(where(int(at), name), "must be a finite number (no NaN or infinity)")
     return values

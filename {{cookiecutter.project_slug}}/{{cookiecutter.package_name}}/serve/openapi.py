@@ -72,7 +72,7 @@ def build_spec(
     unauthorized = {
         "401": {"description": "Missing or wrong API key", "content": {JSON: {"schema": error}}}
     }
-    secured = [{"ApiKey": []}, {"Bearer": []}] if auth_enabled else []
+    secured: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}] if auth_enabled else []
     predict_body = {
         "required": True,
         "content": {JSON: {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
@@ -85,7 +85,7 @@ def build_spec(
     def op(
         summary: str, responses: dict[str, Any], *, secure: bool = True, **extra: Any
     ) -> dict[str, Any]:
-        operation = {
+        operation: dict[str, Any] = {
             "summary": summary,
             "responses": {**responses, **(unauthorized if secure and auth_enabled else {})},
         }
