@@ -108,7 +108,7 @@ def records_to_batch(records: list[Any], spec: FeatureSpec) -> Batch:
     # Every feature present and as many keys as features: no unknown keys either.
     if columns is None or set(map(len, records)) != {len(expected)}:
         raise _explain_record_shape(records, expected)
-    return _columns_to_batch(columns, spec, lambda i, name: f"instances[{i}].{name}")
+    return _typed_batch(columns, spec, lambda i, name: f"instances[{i}].{name}")
 
 
 def columns_to_batch(columns: Any, spec: FeatureSpec, max_rows: int) -> Batch:
@@ -132,7 +132,7 @@ def columns_to_batch(columns: Any, spec: FeatureSpec, max_rows: int) -> Batch:
                 f"has {len(columns[name])} values, {first} has {rows}; all must be as long",
             )
     check_rows(rows, max_rows, "columns")
-    return _columns_to_batch(columns, spec, lambda i, name: f"columns.{name}[{i}]")
+    return _typed_batch(columns, spec, lambda i, name: f"columns.{name}[{i}]")
 
 
 def _explain_record_shape(records: list[Any], expected: list[str]) -> RequestError:
@@ -154,7 +154,8 @@ NUMBER = frozenset({int, float, type(None)})
 CATEGORY = frozenset({str, int, float, type(None)})
 
 
-def _columns_to_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where) -> Batch:
+def _typed_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where) -> Batch:
+    """JSON values, one list per feature, checked against the feature types."""
     numeric: dict[str, np.ndarray] = {}
     for name in spec.numeric:
         values = columns[name]
