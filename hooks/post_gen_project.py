@@ -79,7 +79,18 @@ def write_cruft_state(project: Path, answers: dict[str, object]) -> None:
 
 
 def init_git(project: Path) -> None:
-    if shutil.which("git") and git("rev-parse", "--is-inside-work-tree", cwd=project) is None:
+    """A repository of its own, unless baked into a repository that will track it.
+
+    A folder the enclosing repository ignores (its build/, say) gets its own: DVC
+    refuses a dvc.yaml that git ignores.
+    """
+    if not shutil.which("git"):
+        return
+    tracked_by_parent = (
+        git("rev-parse", "--is-inside-work-tree", cwd=project) is not None
+        and git("check-ignore", "--quiet", ".", cwd=project) is None
+    )
+    if not tracked_by_parent:
         git("init", "--quiet", "--initial-branch=main", cwd=project)
 
 

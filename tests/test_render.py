@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import MATRIX, config_id, run
+from .conftest import MATRIX, bake, config_id, run
 
 ALWAYS = {
     ".dockerignore",
@@ -198,3 +198,17 @@ def test_shell_scripts_pass_shellcheck(baked: dict[str, Path]) -> None:
     assert scripts
     assert [p for p in scripts if not os.access(p, os.X_OK)] == []
     run("shellcheck", *scripts)
+
+
+@pytest.mark.parametrize(("ignored", "own_repository"), [(True, True), (False, False)])
+def test_a_project_baked_inside_a_repository(
+    tmp_path: Path, ignored: bool, own_repository: bool
+) -> None:
+    """Into a folder the enclosing repository ignores (as `make demo` bakes into build/),
+    the project gets a repository of its own, or DVC refuses its git-ignored dvc.yaml;
+    into a tracked folder it stays part of the enclosing repository."""
+    run("git", "init", "--quiet", tmp_path)
+    (tmp_path / ".gitignore").write_text("build/\n" if ignored else "", encoding="utf-8")
+    project = bake(tmp_path / "build")
+    top = run("git", "rev-parse", "--show-toplevel", cwd=project).stdout.strip()
+    assert (Path(top) == project) is own_repository
