@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,13 @@ from hypothesis import strategies as st
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.errors import ConfigError, ModelError
 from {{ cookiecutter.package_name }}.serve import create_app
+from {{ cookiecutter.package_name }}.serve.inputs import (
+    Batch,
+    RequestError,
+    csv_module_batch,
+    parse_csv,
+    plain_csv,
+)
 
 from .conftest import API_KEY, PROJECT, Run
 
@@ -288,6 +296,89 @@ def test_csv_errors_name_the_row_and_column(
     error = response.json["error"]
     assert error.get("field", "") == field
     assert field in error["message"]
+
+
+def same_batch(first: Batch, second: Batch) -> bool:
+    return (
+        first.rows == second.rows
+        and first.categorical == second.categorical
+        and first.numeric.keys() == second.numeric.keys()
+        and all(
+            np.array_equal(values, second.numeric[name], equal_nan=True)
+            for name, values in first.numeric.items()
+        )
+    )
+
+
+def plain_bodies(run: Run, row: dict[str, Any]) -> dict[str, str]:
+    """Plain CSV in the shapes clients send: every one takes pandas' parser."""
+    numeric, categorical = run.model.spec.numeric[0], (run.model.spec.categorical or [None])[0]
+    good = csv_line(row)
+    odd_cells = {numeric: " 1.5e2 ", **({categorical: "  "} if categorical else {})}
+    return {
+        "no header": good * 3,
+        "header": ",".join(run.model.spec.columns) + "\n" + good,
+        "CRLF, no final newline": (good * 2).replace("\n", "\r\n").rstrip(),
+        "blank numeric": good + csv_line(row, **{numeric: ""}),
+        "spaces around cells": csv_line(row, **odd_cells),
+        "17 digits": csv_line(row, **{numeric: repr(0.1 + 0.2)}) + csv_line(row, **{numeric: "-0"}),
+        "exponents": csv_line(row, **{numeric: "1E-3"}) + csv_line(row, **{numeric: "+.5"}),
+    }
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "no header",
+        "header",
+        "CRLF, no final newline",
+        "blank numeric",
+        "spaces around cells",
+        "17 digits",
+        "exponents",
+    ],
+)
+def test_plain_csv_takes_the_fast_parser_and_reads_the_same(
+    run: Run, row: dict[str, Any], shape: str
+) -> None:
+    body = plain_bodies(run, row)[shape]
+    fast = plain_csv(body.encode(), run.model.spec, 500)
+    assert fast is not None, "plain CSV fell back to the csv module"
+    assert same_batch(fast, csv_module_batch(body, run.model.spec, 500))
+
+
+NUMBERS = ["", " ", "1", "-2.5", " 3e2 ", "0.30000000000000004", "-0"]
+CATEGORIES = ["", " ", "Adelie", " Dream ", "nan", "1"]
+ODD_CELLS = ["1_000", "nan", "1e999", "x", "a,b", '"q"']
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_both_csv_parsers_agree_on_any_body(run: Run, data: st.DataObject) -> None:
+    """Whatever the body, parse_csv answers as the csv module does: same batch or same error."""
+    spec = run.model.spec
+    kinds = [NUMBERS if name in spec.numeric else CATEGORIES for name in spec.columns]
+    good = st.tuples(*map(st.sampled_from, kinds))
+    odd = st.lists(st.sampled_from(NUMBERS + CATEGORIES + ODD_CELLS), max_size=len(kinds) + 1)
+    line = good if data.draw(st.booleans()) else good | odd  # half the bodies are plain CSV
+    lines = [",".join(cells) for cells in data.draw(st.lists(line, min_size=1, max_size=4))]
+    if data.draw(st.booleans()):
+        lines.insert(0, ",".join(spec.columns))
+    body = data.draw(st.sampled_from(["\n", "\r\n"])).join(lines) + "\n"
+
+    def outcome(parse: Callable[[], Batch]) -> Batch | tuple[int, str]:
+        try:
+            return parse()
+        except RequestError as error:
+            return error.status, error.message
+
+    got = outcome(lambda: parse_csv(body.encode(), spec, 3))
+    expected = outcome(lambda: csv_module_batch(body, spec, 3))
+    if isinstance(expected, Batch):
+        assert isinstance(got, Batch)
+        assert same_batch(got, expected)
+    else:
+        assert got == expected
 
 
 def test_model_card(client: FlaskClient, run: Run) -> None:
