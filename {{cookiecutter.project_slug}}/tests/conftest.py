@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -43,7 +44,7 @@ class Run:
     test: pd.DataFrame
     model_dir: Path
     model: LoadedModel
-    metrics: dict[str, object]
+    metrics: dict[str, Any]
     clean_file: Path
 
 
