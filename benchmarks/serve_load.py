@@ -190,8 +190,7 @@ def main() -> None:
             {
                 "PORT": str(ports["project"]),
                 "API_KEYS": KEY,
-                "WORKERS": "2",
-                "LOG_LEVEL": "WARNING",
+                "WORKERS": "2",  # and the default LOG_LEVEL: a JSON line per request
             },
             "/ping",
         ),

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,11 @@ def project_copy(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture(scope="session")
-def server(run: Run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m ...serve`` under gunicorn on a free port of 127.0.0.1."""
+@contextmanager
+def serving(run: Run, log_file: Path, **settings: str) -> Iterator[str]:
+    """``python -m ...serve`` under gunicorn on a free port of 127.0.0.1, logging to
+    ``log_file``; yields its URL and stops it (SIGTERM, as SageMaker does) on exit."""
     port = free_port()
-    log_file = tmp_path_factory.mktemp("server") / "server.log"
     env = {
         **os.environ,
         "PYTHONPATH": str(PROJECT),
@@ -126,6 +127,7 @@ def server(run: Run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HOST": "127.0.0.1",
         "WORKERS": "2",
         "API_KEYS": API_KEY,
+        **settings,
     }
     with log_file.open("w") as log:
         process = subprocess.Popen(
@@ -134,19 +136,32 @@ def server(run: Run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=1):
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/ping", timeout=1).close()
                 break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {log_file.read_text()}")
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("server did not answer /ping within 60 s")
-    yield url
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"server exited: {log_file.read_text()}")
+                if time.monotonic() > deadline:
+                    pytest.fail("server did not answer /ping within 60 s")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("server") / "server.log"
+
+
+@pytest.fixture(scope="session")
+def server(run: Run, server_log: Path) -> Iterator[str]:
+    """One server for the session's HTTP tests, with the default settings."""
+    with serving(run, server_log) as url:
+        yield url

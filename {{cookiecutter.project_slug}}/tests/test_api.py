@@ -37,7 +37,7 @@ from {{ cookiecutter.package_name }}.serve.inputs import (
     plain_csv,
 )
 
-from .conftest import API_KEY, PROJECT, Run
+from .conftest import API_KEY, PROJECT, Run, serving
 
 AUTH = {"X-API-Key": API_KEY}
 
@@ -679,6 +679,26 @@ class TestServer:
         ]
         assert counts
         assert counts[0] >= 6
+
+    def test_each_request_logs_one_json_line_with_its_id(
+        self, server: str, server_log: Path, row: dict[str, Any]
+    ) -> None:
+        traced = {**AUTH, "X-Request-ID": "trace-one-line"}
+        assert http(f"{server}/predict", {"instances": [row]}, traced)[0] == 200
+        text = server_log.read_text()
+        lines = [json.loads(line) for line in text.splitlines() if "trace-one-line" in line]
+        assert len(lines) == 1, lines
+        assert lines[0]["request_id"] == "trace-one-line"
+        assert (lines[0]["route"], lines[0]["status"], lines[0]["rows"]) == ("/predict", 200, 1)
+        assert "gunicorn.access" not in text  # the app's line is the access log
+
+
+@pytest.mark.slow
+def test_log_level_reaches_the_workers(run: Run, tmp_path: Path, row: dict[str, Any]) -> None:
+    log = tmp_path / "server.log"
+    with serving(run, log, LOG_LEVEL="WARNING") as url:
+        assert http(f"{url}/predict", {"instances": [row]}, AUTH)[0] == 200
+    assert '"INFO"' not in log.read_text()
 
 
 def test_service_refuses_to_start_with_a_bad_model(tmp_path: Path) -> None:

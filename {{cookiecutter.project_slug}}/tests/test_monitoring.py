@@ -7,10 +7,8 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from {{ cookiecutter.package_name }}.monitoring.prediction_log import (
 )
 from {{ cookiecutter.package_name }}.serve import create_app
 
-from .conftest import API_KEY, PROJECT, Run, free_port, run_module
+from .conftest import API_KEY, PROJECT, Run, run_module, serving
 from .test_api import records
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -221,33 +219,8 @@ def test_an_unusable_log_folder_stops_start_up(run: Run, tmp_path: Path) -> None
 @pytest.mark.slow
 def test_a_served_log_feeds_the_drift_check(run: Run, tmp_path: Path) -> None:
     """gunicorn with two workers logs requests; the drift check reads the folder."""
-    port, folder = free_port(), tmp_path / "predictions"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(PROJECT),
-        "MODEL_DIR": str(run.model_dir),
-        "PORT": str(port),
-        "WORKERS": "2",
-        "API_KEYS": API_KEY,
-        "PREDICTION_LOG_DIR": str(folder),
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", f"{PACKAGE}.serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, "the server exited"
-                assert time.monotonic() < deadline, "the server did not answer within 60 s"
-                time.sleep(0.2)
+    folder = tmp_path / "predictions"
+    with serving(run, tmp_path / "server.log", PREDICTION_LOG_DIR=str(folder)) as url:
         rows = records(run.test, run)
         for start in range(0, len(rows), 5):
             request = urllib.request.Request(
@@ -256,9 +229,6 @@ def test_a_served_log_feeds_the_drift_check(run: Run, tmp_path: Path) -> None:
                 headers={"Content-Type": "application/json", "X-API-Key": API_KEY},
             )
             urllib.request.urlopen(request, timeout=10).close()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
     logged = read_prediction_logs([folder], run.model.spec)
     assert len(logged) == len(rows)
     assert set(logged["model_version"]) == {run.model.version}

