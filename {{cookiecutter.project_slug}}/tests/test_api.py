@@ -272,8 +272,8 @@ def test_csv_blank_and_space_cells_are_missing_values(
 
 
 def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int, str]]:
-    numeric = run.model.spec.numeric[0]
-    good = csv_line(row)
+    numeric, last = run.model.spec.numeric[0], run.model.spec.columns[-1]
+    good, huge = csv_line(row), '"' + "x" * 140_000 + '"'  # the csv module stops at 128 KiB
     return {
         "a value too few": ((good + good.rsplit(",", 1)[0] + "\n").encode(), 422, "rows[1]"),
         "text in a numeric column": (
@@ -287,12 +287,21 @@ def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int
             f"rows[1].{numeric}",
         ),
         "not utf-8": (good.encode() + b"\xff\n", 400, ""),
+        "a quoted cell over 128 KiB": (csv_line(row, **{last: huge}).encode(), 400, ""),
         "empty": (b"\n\n", 422, "rows"),
     }
 
 
 @pytest.mark.parametrize(
-    "case", ["a value too few", "text in a numeric column", "nan written out", "not utf-8", "empty"]
+    "case",
+    [
+        "a value too few",
+        "text in a numeric column",
+        "nan written out",
+        "not utf-8",
+        "a quoted cell over 128 KiB",
+        "empty",
+    ],
 )
 def test_csv_errors_name_the_row_and_column(
     client: FlaskClient, run: Run, row: dict[str, Any], case: str

@@ -193,7 +193,8 @@ def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     Plain CSV (no quoting, one value per feature on every line, finite numbers) goes
     through pandas' C parser, about 3x faster; everything else, every error among
     it, goes through the csv module, which names the offending cell. Both give the
-    same batch for the same body.
+    same batch for the same body, but for a cell over 128 KiB, which only the csv
+    module refuses.
     """
     try:
         text = body.decode("utf-8")
@@ -242,7 +243,10 @@ def plain_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch | None:
 
 def csv_module_batch(text: str, spec: FeatureSpec, max_rows: int) -> Batch:
     """Any CSV the csv module reads, checked cell by cell."""
-    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as error:  # e.g. a cell over the module's 128 KiB field limit
+        raise RequestError(400, "malformed_csv", f"body is not valid CSV: {error}") from None
     if rows and has_header(rows[0], spec):
         rows = rows[1:]
     check_rows(len(rows), max_rows, "rows")
