@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import sklearn
 
-from {{ cookiecutter.package_name }}.errors import DataError, ModelError
+from {{ cookiecutter.package_name }}.config import load_params
+from {{ cookiecutter.package_name }}.errors import ConfigError, DataError, ModelError
 from {{ cookiecutter.package_name }}.files import sha256_file
 from {{ cookiecutter.package_name }}.model.artifact import METADATA_FILE, load_model
-from {{ cookiecutter.package_name }}.model.train import fit
+from {{ cookiecutter.package_name }}.model.train import features_and_target, fit, search
 from {{ cookiecutter.package_name }}.model.validate import check_gates
 
-from .conftest import Run
+from .conftest import FAST, PROJECT, Run
 
 
 def test_model_card_is_complete_and_matches_the_artifact(run: Run) -> None:
@@ -88,6 +91,25 @@ def test_a_model_from_another_scikit_learn_is_refused(run: Run, tmp_path: Path) 
     card.write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ModelError, match=r"scikit-learn 0\.24\.2"):
         load_model(copy)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"train.models": ["linear", "xgboost"]}, "unknown family 'xgboost'"),
+        ({"train.grids": {"random_forest": {"depth": [3]}}}, "'depth' is not a parameter"),
+    ],
+    ids=["unknown family", "unknown grid key"],
+)
+def test_bad_training_params_fail_before_the_first_fit(
+    run: Run, caplog: pytest.LogCaptureFixture, override: dict[str, Any], expected: str
+) -> None:
+    params = load_params(PROJECT / "params.yaml", overrides={**FAST, **override})
+    frame = run.clean.head(60)
+    spec, x, y = features_and_target(frame, params, PROJECT / params.data.source)
+    with caplog.at_level(logging.INFO), pytest.raises(ConfigError, match=expected):
+        search(spec, x, y, params)
+    assert not [r for r in caplog.records if "folds" in r.getMessage()], "a family was fitted"
 
 
 def test_missing_model_is_reported(tmp_path: Path) -> None:

@@ -135,12 +135,16 @@ def search(spec: FeatureSpec, x: pd.DataFrame, y: pd.Series, params: Params) -> 
     settings = params.train
     scoring = settings.scoring or DEFAULT_SCORING[params.data.task]
     splitter = StratifiedKFold if params.is_classifier else KFold
-    candidates = []
-    for number, family in enumerate(settings.models, start=1):
-        label = f"[{number}/{len(settings.models)}] {family}"
+    # Every family and grid is checked before the first fit, not minutes into a search.
+    planned = []
+    for family in settings.models:
         pipeline = build_pipeline(spec, params.preprocessing, make_estimator(family, params))
         grid = {f"model__{k}": v for k, v in settings.grids.get(family, {}).items()}
         _check_grid(pipeline, family, grid)
+        planned.append((family, pipeline, grid))
+    candidates = []
+    for number, (family, pipeline, grid) in enumerate(planned, start=1):
+        label = f"[{number}/{len(planned)}] {family}"
         if not settings.cv_folds:
             log.info("%s: default hyperparameters, no cross-validation", label)
             candidates.append(Candidate(family, {}, None, None, 0.0))
