@@ -197,7 +197,7 @@ def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     module refuses.
     """
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # Excel starts its UTF-8 CSV with a byte-order mark
     except UnicodeDecodeError:
         raise RequestError(400, "malformed_csv", "body is not UTF-8 text") from None
     return plain_csv(body, spec, max_rows) or csv_module_batch(text, spec, max_rows)
@@ -208,14 +208,15 @@ def has_header(cells: list[str], spec: FeatureSpec) -> bool:
 
 
 def plain_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch | None:
-    """The batch from pandas' parser, or None where the body is not plain CSV."""
+    """The batch from pandas' parser (which skips a byte-order mark too), or None where
+    the body is not plain CSV."""
     width = len(spec.columns)
     lines = body.splitlines()
     # Every line exactly width - 1 commas: no short, long or blank line, which pandas
     # would pad, truncate or skip without a word.
     if width < 2 or b'"' in body or set(map(bytes.count, lines, repeat(b","))) != {width - 1}:
         return None
-    header = has_header(lines[0].decode().split(","), spec)
+    header = has_header(lines[0].decode("utf-8-sig").split(","), spec)
     check_rows(len(lines) - header, max_rows, "rows")
     dtypes = dict.fromkeys(spec.numeric, "float64") | dict.fromkeys(spec.categorical, object)
     try:
