@@ -50,7 +50,7 @@ def gunicorn_logging(level: str) -> dict[str, Any]:
 class QuietAccessLogger(Logger):
     """gunicorn's logger without its access line: the app logs every request itself,
     with the request id, route, status, duration and rows; a second line per request
-    cost 7% of the one-row throughput."""
+    cost 7% to 15% of the one-row throughput in our measurements."""
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         return None
