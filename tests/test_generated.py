@@ -143,8 +143,13 @@ def test_tracked_project_registers_promotes_and_passes_its_own_tests(tracked: Pa
     # The files these options add or change; the rest of the suite runs in the
     # default projects above, with the same code.
     changed = "tests/test_tracking.py tests/test_ui.py tests/test_api.py tests/test_segments.py"
-    output = run(
-        "make", "test", f"VENV={Path(sys.prefix)}", cwd=tracked, env={"PYTEST_ADDOPTS": changed}
+    output = run(  # in one process, so pytest reports file by file
+        "make",
+        "test",
+        f"VENV={Path(sys.prefix)}",
+        "TEST_WORKERS=0",
+        cwd=tracked,
+        env={"PYTEST_ADDOPTS": changed},
     ).stdout
     assert re.search(r"tests/test_tracking\.py \.+ ", output), output[-3000:]  # all ran, passed
     assert re.search(r"tests/test_ui\.py [.s]+ ", output), output[-3000:]  # s: no Chromium
