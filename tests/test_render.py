@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import MATRIX, bake, config_id, run
+from .conftest import MATRIX, TEMPLATE, bake, config_id, run
 
 ALWAYS = {
     ".dockerignore",
@@ -212,3 +213,29 @@ def test_a_project_baked_inside_a_repository(
     project = bake(tmp_path / "build")
     top = run("git", "rev-parse", "--show-toplevel", cwd=project).stdout.strip()
     assert (Path(top) == project) is own_repository
+
+
+def test_templates_served_from_the_compile_cache_render_the_same(tmp_path: Path) -> None:
+    """Bakes reuse compiled templates, file names included (local_extensions.py); a bake
+    from a cache another configuration filled writes what a bake compiling afresh does."""
+
+    def bake_cli(output: Path, cache: Path, **answers: str) -> dict[str, bytes]:
+        cache.mkdir(exist_ok=True)
+        options = [f"{key}={value}" for key, value in answers.items()]
+        run(
+            sys.executable, "-m", "cookiecutter", "--no-input", "--accept-hooks", "no",
+            "-o", output, TEMPLATE, *options, env={"TMPDIR": str(cache)},
+        )  # fmt: skip
+        return {
+            str(path.relative_to(output)): path.read_bytes()
+            for path in sorted(output.rglob("*"))
+            if path.is_file()
+        }
+
+    regression = {"problem_type": "regression", "include_sagemaker": "no", "dvc_remote": "gcs"}
+    bake_cli(tmp_path / "first", tmp_path / "shared-cache")
+    assert list((tmp_path / "shared-cache").rglob("__jinja2_*.cache"))
+    warm = bake_cli(tmp_path / "warm", tmp_path / "shared-cache", **regression)
+    cold = bake_cli(tmp_path / "cold", tmp_path / "own-cache", **regression)
+    assert warm.keys() == cold.keys()
+    assert [name for name in warm if warm[name] != cold[name]] == []
