@@ -44,6 +44,8 @@ def test_model_card_is_complete_and_matches_the_artifact(run: Run) -> None:
     assert meta["data"]["train_rows"] == len(run.train)
     assert meta["versions"]["scikit-learn"] == sklearn.__version__
     assert [f["name"] for f in meta["features"]] == run.model.spec.columns
+    missing = run.train[run.model.spec.columns].isna().sum()
+    assert {f["name"]: f["missing"] for f in meta["features"]} == missing.to_dict()
     assert meta["params"]["data"]["target"] == run.params.data.target
     assert meta["model_version"].endswith(meta["artifact"]["sha256"][:8])
     if run.params.is_classifier:
