@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: the machine's description, process environments."""
+"""Helpers shared by the benchmark scripts: the machine's description, process environments,
+a baked and trained project to serve."""
 
 from __future__ import annotations
 
@@ -6,10 +7,21 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parents[1]
+API_KEY = "bench-key-0123456789abcdef"  # pragma: allowlist secret
+# One request row of the default bake's features (Palmer penguins).
+ONE_ROW = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.1,
+    "bill_depth_mm": 14.5,
+    "flipper_length_mm": 210,
+    "body_mass_g": 4400,
+    "sex": "female",
+}
 BYTECODE_MODES = ("cached", "as-installed")
 BYTECODE_HELP = (
     "cached: every module compiled once and reused, as on a user's machine (in a private "
@@ -52,3 +64,13 @@ def process_env(scratch: Path, bytecode: str) -> dict[str, str]:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def bake_and_train(work: Path, template: Path = TEMPLATE) -> Path:
+    """The template's defaults, baked into ``work`` and trained in this environment."""
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(work), str(template)]
+    subprocess.run(command, check=True, capture_output=True)
+    project = next(work.iterdir())
+    make = ["make", "pipeline", f"VENV={sys.prefix}"]
+    subprocess.run(make, cwd=project, check=True, capture_output=True)
+    return project

@@ -1,6 +1,6 @@
 """Load on the served model, side by side with a bare Flask route and `mlflow models serve`.
 
-    /work/venv/bin/python benchmarks/serve_load.py [--seconds 10] [--rounds 3] [--soak 60]
+    python benchmarks/serve_load.py [--seconds 10] [--rounds 3] [--soak 60] [--template DIR]
 
 Bakes the defaults, trains them (`make pipeline` in this environment), then starts on
 127.0.0.1, each with 2 gunicorn-style workers: the project's service, a bare Flask
@@ -30,17 +30,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from common import TEMPLATE, machine
+from common import API_KEY, ONE_ROW, TEMPLATE, bake_and_train, machine
 
-KEY = "bench-key-0123456789abcdef"  # pragma: allowlist secret
-ROW = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.1,
-    "bill_depth_mm": 14.5,
-    "flipper_length_mm": 210,
-    "body_mass_g": 4400,
-    "sex": "female",
-}
 BARE_APP = """
 from flask import Flask
 app = Flask(__name__)
@@ -49,20 +40,6 @@ app = Flask(__name__)
 def predict():
     return {"predictions": ["Gentoo"]}
 """
-
-
-def bake_and_train(work: Path) -> Path:
-    """The template's defaults, baked into ``work`` and trained in this environment."""
-    subprocess.run(
-        [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(work), str(TEMPLATE)],
-        check=True,
-        capture_output=True,
-    )
-    project = next(work.iterdir())
-    subprocess.run(
-        ["make", "pipeline", f"VENV={sys.prefix}"], cwd=project, check=True, capture_output=True
-    )
-    return project
 
 
 def free_port() -> int:
@@ -145,7 +122,7 @@ def wrk(url: str, body: dict, headers: dict[str, str], seconds: int) -> dict[str
 
 def post(url: str, data: bytes, content_type: str) -> float:
     request = urllib.request.Request(
-        url, data=data, headers={"Content-Type": content_type, "X-API-Key": KEY}
+        url, data=data, headers={"Content-Type": content_type, "X-API-Key": API_KEY}
     )
     started = time.perf_counter()
     with urllib.request.urlopen(request, timeout=120) as response:
@@ -159,12 +136,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--soak", type=int, default=60, help="seconds of load for the memory check")
     parser.add_argument("--batch-rounds", type=int, default=15, help="10,000-row batches per kind")
+    parser.add_argument("--template", type=Path, default=TEMPLATE, help="template to measure")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
 
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    project = bake_and_train(work)
+    project = bake_and_train(work, args.template)
     package = project.name.replace("-", "_")
     sys.path.insert(0, str(project))
     import pandas as pd
@@ -189,7 +167,7 @@ def main() -> None:
             project,
             {
                 "PORT": str(ports["project"]),
-                "API_KEYS": KEY,
+                "API_KEYS": API_KEY,
                 "WORKERS": "2",  # and the default LOG_LEVEL: a JSON line per request
             },
             "/ping",
@@ -224,9 +202,12 @@ def main() -> None:
         ),
     }
     bodies = {
-        "project": ({"instances": [ROW]}, {"Content-Type": "application/json", "X-API-Key": KEY}),
-        "bare": ({"instances": [ROW]}, {"Content-Type": "application/json"}),
-        "mlflow": ({"dataframe_records": [ROW]}, {"Content-Type": "application/json"}),
+        "project": (
+            {"instances": [ONE_ROW]},
+            {"Content-Type": "application/json", "X-API-Key": API_KEY},
+        ),
+        "bare": ({"instances": [ONE_ROW]}, {"Content-Type": "application/json"}),
+        "mlflow": ({"dataframe_records": [ONE_ROW]}, {"Content-Type": "application/json"}),
     }
     paths = {"project": "/predict", "bare": "/predict", "mlflow": "/invocations"}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}

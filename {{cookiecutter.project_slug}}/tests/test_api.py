@@ -35,6 +35,7 @@ from {{ cookiecutter.package_name }}.serve.inputs import (
     csv_module_batch,
     parse_csv,
     plain_csv,
+    records_to_batch,
 )
 
 from .conftest import API_KEY, PROJECT, Run, serving
@@ -185,7 +186,6 @@ def test_columns_and_records_give_the_same_answer(client: FlaskClient, run: Run)
 
 def test_fast_path_replays_the_pipeline_exactly(run: Run) -> None:
     from {{ cookiecutter.package_name }}.serve.compiled import CompiledPreprocessor
-    from {{ cookiecutter.package_name }}.serve.inputs import records_to_batch
     from {{ cookiecutter.package_name }}.serve.predictor import Predictor
 
     predictor = Predictor(run.model)
@@ -209,7 +209,6 @@ def test_a_custom_step_turns_the_fast_path_off_not_the_answers(run: Run) -> None
     from sklearn.preprocessing import FunctionTransformer
 
     from {{ cookiecutter.package_name }}.model.artifact import LoadedModel
-    from {{ cookiecutter.package_name }}.serve.inputs import records_to_batch
     from {{ cookiecutter.package_name }}.serve.predictor import Predictor
 
     steps = run.model.pipeline.steps
@@ -537,6 +536,19 @@ def test_nan_and_infinity_are_rejected(
     response = client.post("/predict", data=body, content_type="application/json", headers=AUTH)
     assert response.status_code in (400, 422)
     assert json_of(response)["error"]["code"] in ("malformed_json", "invalid_input")
+
+
+def test_an_infinite_number_from_an_in_process_caller_is_named(
+    run: Run, row: dict[str, Any]
+) -> None:
+    """JSON cannot carry infinity, but a Python caller of the parser can: the error names
+    the record and the feature, wherever in the batch they are."""
+    numeric = run.model.spec.numeric[-1]
+    sent = [row, row, _with(row, **{numeric: -math.inf})]
+    with pytest.raises(RequestError) as raised:
+        records_to_batch(sent, run.model.spec)
+    assert raised.value.field == f"instances[2].{numeric}"
+    assert "finite" in raised.value.message
 
 
 def test_missing_values_are_allowed_as_null(

@@ -7,11 +7,12 @@ back to the response that carried the same ``X-Request-ID``.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+
+import orjson
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -36,7 +37,9 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # orjson: the service writes one of these per request, and json.dumps was a
+        # third of that line's cost. NumPy numbers stay numbers; anything else, text.
+        return orjson.dumps(entry, default=str, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 class TextFormatter(logging.Formatter):

@@ -12,9 +12,9 @@ import csv
 import io
 import logging
 import re
+import secrets
 import time
-import uuid
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 from flask import Flask, Response, g, request
@@ -33,6 +33,7 @@ from .predictor import Predictor
 
 OPEN_ROUTES = frozenset({"/ping", "/health"})
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,16 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def error_response(error: RequestError) -> Response:
     return json_response({**error.body(), "request_id": g.get("request_id")}, error.status)
+
+
+def unproxied(proxy: T) -> T:
+    """The object behind one of Flask's context proxies (``request``, ``g``).
+
+    Each attribute read through a proxy looks the context up again; the hooks below
+    run on every request and read a dozen attributes, so they bind the objects once.
+    """
+    target: T = cast(Any, proxy)._get_current_object()
+    return target
 
 
 def media_type(header: str | None) -> str:
@@ -87,12 +98,14 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
 
     @app.before_request
     def authenticate() -> Response | None:
-        g.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        g.rows = 0
-        request_id.set(g.request_id)
-        if needs_key(request.path) and not keys.verify(presented_key(request.headers)):
+        state, req = unproxied(g), unproxied(request)
+        state.started = time.perf_counter()
+        incoming = req.headers.get("X-Request-ID", "")
+        # 128 random bits as 32 hex digits, like uuid4().hex at a fifth of its cost.
+        state.request_id = incoming if REQUEST_ID.match(incoming) else secrets.token_hex(16)
+        state.rows = 0
+        request_id.set(state.request_id)
+        if needs_key(req.path) and not keys.verify(presented_key(req.headers)):
             return error_response(
                 RequestError(
                     401,
@@ -104,20 +117,22 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
 
     @app.after_request
     def record(response: Response) -> Response:
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        metrics.observe(route, request.method, response.status_code, elapsed)
+        state, req = unproxied(g), unproxied(request)
+        elapsed = time.perf_counter() - state.get("started", time.perf_counter())
+        route = req.url_rule.rule if req.url_rule else "unmatched"
+        status = response.status_code
+        response.headers["X-Request-ID"] = state.get("request_id", "")
+        metrics.observe(route, req.method, status, elapsed)
         log.info(
             "%s %s %d",
-            request.method,
-            request.path,
-            response.status_code,
+            req.method,
+            req.path,
+            status,
             extra={
                 "route": route,
-                "status": response.status_code,
+                "status": status,
                 "duration_ms": round(elapsed * 1000, 3),
-                "rows": g.get("rows", 0),
+                "rows": state.get("rows", 0),
             },
         )
         request_id.set(None)
@@ -143,12 +158,15 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
             RequestError(500, "internal_error", "internal error; see the server log")
         )
 
+    predicted_rows = metrics.predictions.labels(model.version)
+
     def run(batch: Batch) -> dict[str, Any]:
-        g.rows = batch.rows
+        state = unproxied(g)
+        state.rows = batch.rows
         result = predictor.predict(batch)
-        metrics.predictions.labels(model.version).inc(batch.rows)
+        predicted_rows.inc(batch.rows)
         if prediction_log is not None and prediction_log.sampled():
-            prediction_log.record(batch, result["predictions"], model.version, g.request_id)
+            prediction_log.record(batch, result["predictions"], model.version, state.request_id)
         return {**result, "model_version": model.version}
 
     @app.get("/ping")

@@ -76,7 +76,7 @@ class CompiledPreprocessor:
     def transform(self, batch: Batch) -> np.ndarray:
         out = np.zeros((batch.rows, self.width))
         if self.numeric:
-            x = np.column_stack([batch.numeric[name] for name in self.numeric])
+            x = np.array([batch.numeric[name] for name in self.numeric]).T  # rows x features
             x = np.where(np.isnan(x), self.fill, (x - self.center) / self.divide)
             out[:, : len(self.numeric)] = x
         for name, table in self.tables.items():
