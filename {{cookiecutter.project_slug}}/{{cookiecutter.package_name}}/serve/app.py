@@ -14,10 +14,10 @@ import logging
 import re
 import secrets
 import time
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ..config import Settings
@@ -33,7 +33,6 @@ from .predictor import Predictor
 
 OPEN_ROUTES = frozenset({"/ping", "/health"})
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +47,13 @@ def error_response(error: RequestError) -> Response:
     return json_response({**error.body(), "request_id": g.get("request_id")}, error.status)
 
 
-def unproxied(proxy: T) -> T:
+def unproxied(proxy: Any) -> Any:
     """The object behind one of Flask's context proxies (``request``, ``g``).
 
     Each attribute read through a proxy looks the context up again; the hooks below
     run on every request and read a dozen attributes, so they bind the objects once.
     """
-    target: T = cast(Any, proxy)._get_current_object()
-    return target
+    return proxy._get_current_object()
 
 
 def media_type(header: str | None) -> str:
@@ -98,7 +96,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
 
     @app.before_request
     def authenticate() -> Response | None:
-        state, req = unproxied(g), unproxied(request)
+        state = unproxied(g)
+        req: Request = unproxied(request)
         state.started = time.perf_counter()
         incoming = req.headers.get("X-Request-ID", "")
         # 128 random bits as 32 hex digits, like uuid4().hex at a fifth of its cost.
@@ -117,7 +116,8 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
 
     @app.after_request
     def record(response: Response) -> Response:
-        state, req = unproxied(g), unproxied(request)
+        state = unproxied(g)
+        req: Request = unproxied(request)
         elapsed = time.perf_counter() - state.get("started", time.perf_counter())
         route = req.url_rule.rule if req.url_rule else "unmatched"
         status = response.status_code
