@@ -325,7 +325,7 @@ def train(
     with ThreadPoolExecutor(max_workers=1) as background:
         # The data hash for the model card, taken while the data is read and the model
         # fitted: file reads and hashlib release the GIL, and on a large file hashing
-        # costs a third of reading it.
+        # costs a fifth to a quarter of reading it.
         data_hash = background.submit(sha256_file, data_file)
         frame = read_table(data_file)
         train_part, test_part = split_train_test(frame, params, data_file)
