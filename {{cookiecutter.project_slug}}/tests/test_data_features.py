@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+
+from {{ cookiecutter.package_name }}.model.train import _stratified_positions, split_train_test
 
 from .conftest import Run
 
@@ -48,8 +55,6 @@ def test_train_and_test_are_disjoint_and_cover_the_data(run: Run) -> None:
 
 
 def test_split_is_seeded_and_stratified(run: Run) -> None:
-    from {{ cookiecutter.package_name }}.model.train import split_train_test
-
     _, again_test = split_train_test(run.clean, run.params, run.clean_file)
     assert list(again_test.index) == list(run.test.index)
     if run.params.is_classifier:
@@ -58,3 +63,43 @@ def test_split_is_seeded_and_stratified(run: Run) -> None:
         held_out = run.test[target].value_counts(normalize=True)
         assert set(held_out.index) == set(overall.index)
         assert (held_out - overall).abs().max() < 0.1
+
+
+def test_split_holds_out_the_rows_scikit_learn_holds_out(run: Run) -> None:
+    data = run.params.data
+    stratify = run.clean[data.target] if run.params.is_classifier else None
+    expected = train_test_split(
+        run.clean, test_size=data.test_size, random_state=data.seed, stratify=stratify
+    )
+    split = split_train_test(run.clean, run.params, run.clean_file)
+    assert [list(part.index) for part in split] == [list(part.index) for part in expected]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("test_size", [0.2, 0.3, 0.5])
+def test_stratified_split_breaks_ties_as_scikit_learn_does(seed: int, test_size: float) -> None:
+    """Classes of equal size leave equal remainders, which scikit-learn settles at random."""
+    classes = np.random.default_rng(seed).permutation(np.repeat([0, 1, 2, 3], [6, 6, 6, 10]))
+    expected = train_test_split(
+        np.arange(len(classes)), test_size=test_size, random_state=seed, stratify=classes
+    )
+    split = _stratified_positions(classes, math.ceil(test_size * len(classes)), seed)
+    assert [part.tolist() for part in split] == [part.tolist() for part in expected]
+{%- if cookiecutter.problem_type == "classification" %}
+
+
+def test_a_split_that_cannot_hold_every_class_is_refused_in_one_line(run: Run) -> None:
+    from dataclasses import replace
+
+    from {{ cookiecutter.package_name }}.errors import DataError
+
+    target = run.params.data.target
+    lonely = run.clean.assign(**{target: run.clean[target].astype(object)})
+    lonely.loc[lonely.index[0], target] = "only-one-row"
+    with pytest.raises(DataError, match=r"'only-one-row' .* has only 1 row"):
+        split_train_test(lonely, run.params, run.clean_file)
+
+    tiny = replace(run.params, data=replace(run.params.data, test_size=0.001))
+    with pytest.raises(DataError, match=r"test_size=0\.001 .* at least one row of each"):
+        split_train_test(run.clean, tiny, run.clean_file)
+{%- endif %}
