@@ -107,6 +107,7 @@ def test_protected_routes_need_a_valid_key(
     )
     assert response.status_code == 401
     assert json_of(response)["error"]["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
     assert API_KEY not in response.get_data(as_text=True)
 
 
@@ -286,6 +287,12 @@ def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int
             f"rows[1].{numeric}",
         ),
         "not utf-8": (good.encode() + b"\xff\n", 400, ""),
+        "an underscore in a number": (
+            csv_line(row, **{numeric: "4_5.1"}).encode(),
+            422,
+            f"rows[0].{numeric}",
+        ),
+        "an unclosed quote": (good.encode() + csv_line(row, **{last: '"open'}).encode(), 400, ""),
         "a quoted cell over 128 KiB": (csv_line(row, **{last: huge}).encode(), 400, ""),
         "empty": (b"\n\n", 422, "rows"),
     }
@@ -298,6 +305,8 @@ def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int
         "text in a numeric column",
         "nan written out",
         "not utf-8",
+        "an underscore in a number",
+        "an unclosed quote",
         "a quoted cell over 128 KiB",
         "empty",
     ],
@@ -417,6 +426,21 @@ def test_metrics_count_requests_and_predictions(client: FlaskClient, row: dict[s
     assert 'http_request_errors_total{route="/predict",status="400"}' in text
     assert "http_request_duration_seconds_bucket" in text
     assert "model_predictions_total" in text
+
+
+def test_made_up_methods_cannot_add_metric_series(client: FlaskClient) -> None:
+    for method in ("XSBARUTVV", "QWERTYUIOP", "ZZZ"):
+        assert client.open("/predict", method=method).status_code == 401
+    text = client.get("/metrics", headers=AUTH).get_data(as_text=True)
+    assert 'http_requests_total{method="other",route="unmatched",status="401"} 3.0' in text
+    assert "XSBARUTVV" not in text
+
+
+def test_a_wrong_method_names_the_allowed_ones(client: FlaskClient) -> None:
+    response = client.get("/predict", headers=AUTH)
+    assert response.status_code == 405
+    assert json_of(response)["error"]["code"] == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]
 
 
 def test_every_response_has_a_request_id(client: FlaskClient) -> None:
@@ -576,11 +600,76 @@ def test_body_errors(
     assert json_of(response)["error"]["code"] == code
 
 
-def test_unacceptable_accept_header(client: FlaskClient, row: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("accept", "answer"),
+    [
+        ("application/xml", None),
+        ("application/json, text/plain, */*", "application/json"),
+        ("text/csv;q=0, application/json", "application/json"),
+        ("text/csv;q=0.9, application/json", "application/json"),
+        ("text/*", "text/csv"),
+        ("*/*", "application/json"),
+        ("", "application/json"),
+    ],
+)
+def test_invocations_answer_in_the_best_accepted_type(
+    client: FlaskClient, row: dict[str, Any], accept: str, answer: str | None
+) -> None:
     response = client.post(
-        "/invocations", json={"instances": [row]}, headers={**AUTH, "Accept": "application/xml"}
+        "/invocations", json={"instances": [row]}, headers={**AUTH, "Accept": accept}
     )
-    assert response.status_code == 406
+    if answer is None:
+        assert response.status_code == 406
+        assert json_of(response)["error"]["code"] == "not_acceptable"
+    else:
+        assert response.status_code == 200
+        assert response.mimetype == answer
+
+
+def test_compressed_bodies_are_refused_with_415(client: FlaskClient, row: dict[str, Any]) -> None:
+    import gzip
+
+    response = client.post(
+        "/predict",
+        data=gzip.compress(json.dumps({"instances": [row]}).encode()),
+        content_type="application/json",
+        headers={**AUTH, "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 415
+    assert "Content-Encoding" in json_of(response)["error"]["message"]
+
+
+def test_a_number_too_large_for_a_double_is_named(
+    client: FlaskClient, run: Run, row: dict[str, Any]
+) -> None:
+    numeric = run.model.spec.numeric[0]
+    body = json.dumps({"instances": [{**row, numeric: 0}]}).replace(
+        f'"{numeric}": 0', f'"{numeric}": 1e400'
+    )
+    response = client.post("/predict", data=body, content_type="application/json", headers=AUTH)
+    assert response.status_code == 422
+    assert json_of(response)["error"]["field"] == f"instances[0].{numeric}"
+
+
+def test_category_text_is_read_as_training_read_it(
+    client: FlaskClient, run: Run, row: dict[str, Any]
+) -> None:
+    """Surrounding spaces are dropped and blank text is missing, in JSON and CSV alike."""
+    name = run.model.spec.categorical[0]
+    schema = next(f for f in run.model.metadata["features"] if f["name"] == name)
+    category = schema["categories"][-1]
+
+    def predict(record: dict[str, Any]) -> Any:
+        return json_of(client.post("/predict", json={"instances": [record]}, headers=AUTH))
+
+    known, missing = predict({**row, name: category}), predict({**row, name: None})
+    for sent, expected in (({**row, name: f"  {category} "}, known), ({**row, name: ""}, missing)):
+        as_json = client.post("/predict", json={"instances": [sent]}, headers=AUTH)
+        as_csv = client.post(
+            "/invocations", data=csv_line(sent), content_type="text/csv", headers=AUTH
+        )
+        assert json_of(as_json)["predictions"] == expected["predictions"]
+        assert json_of(as_csv)["predictions"] == expected["predictions"]
 
 
 json_values = st.recursive(
@@ -641,6 +730,8 @@ def test_openapi_request_schema_accepts_real_records(client: FlaskClient, run: R
     columns = {name: [record[name] for record in sent] for name in run.model.spec.columns}
     jsonschema.validate({"instances": sent}, schema)
     jsonschema.validate({"columns": columns}, schema)
+    jsonschema.validate(sent, schema)
+    assert client.post("/predict", json=sent, headers=AUTH).status_code == 200
     for refused in (
         {"instances": [{"colour": "red"}]},
         {"columns": {**columns, "colour": ["red"]}},
@@ -707,6 +798,29 @@ class TestServer:
         assert counts
         assert counts[0] >= 6
 
+    def test_a_chunked_body_over_the_limit_is_refused_not_cut(
+        self, server: str, row: dict[str, Any]
+    ) -> None:
+        """Werkzeug stops reading a chunked body at the limit; the rest must not be lost."""
+        import http.client
+        from urllib.parse import urlsplit
+
+        limit = Settings().max_body_bytes
+        record = json.dumps({"instances": [row]}).encode()
+        for padding, status in ((1000, 200), (limit, 413)):
+            connection = http.client.HTTPConnection(urlsplit(server).netloc, timeout=30)
+            chunks = [record[:-1], b" " * padding, b"}"]  # whitespace is valid JSON padding
+            connection.request(
+                "POST",
+                "/predict",
+                body=iter(chunks),
+                headers={**AUTH, "Content-Type": "application/json"},
+                encode_chunked=True,
+            )
+            response = connection.getresponse()
+            assert response.status == status, response.read()[:300]
+            connection.close()
+
     def test_each_request_logs_one_json_line_with_its_id(
         self, server: str, server_log: Path, row: dict[str, Any]
     ) -> None:
@@ -721,6 +835,27 @@ class TestServer:
 
 
 @pytest.mark.slow
+def test_warnings_reach_the_log_as_json_lines() -> None:
+    """NumPy's overflow warning on an absurd input, say: one JSON object like any line."""
+    code = (
+        "import warnings\n"
+        "from {{ cookiecutter.package_name }}.log import configure_logging\n"
+        "configure_logging('INFO', 'json')\n"
+        "warnings.warn('overflow encountered in subtract', RuntimeWarning)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert len(lines) == 1, done.stderr
+    assert lines[0]["level"] == "WARNING"
+    assert "overflow encountered in subtract" in lines[0]["message"]
+
+
 def test_log_level_reaches_the_workers(run: Run, tmp_path: Path, row: dict[str, Any]) -> None:
     log = tmp_path / "server.log"
     with serving(run, log, LOG_LEVEL="WARNING") as url:

@@ -103,3 +103,18 @@ def test_a_split_that_cannot_hold_every_class_is_refused_in_one_line(run: Run) -
     with pytest.raises(DataError, match=r"test_size=0\.001 .* at least one row of each"):
         split_train_test(run.clean, tiny, run.clean_file)
 {%- endif %}
+
+
+def test_cleaning_reads_category_text_as_serving_does(run: Run) -> None:
+    """Surrounding spaces dropped, blank text missing: the rule the API applies."""
+    from {{ cookiecutter.package_name }}.data_processing.cleaning import clean
+
+    name = run.model.spec.categorical[0]
+    text = run.raw[name].astype(object)
+    padded = run.raw.assign(**{name: "  " + text + " "})
+    padded.loc[padded.index[:3], name] = "   "
+    expected = run.raw.assign(**{name: text})
+    expected.loc[expected.index[:3], name] = None
+    cleaned = clean(padded, run.params, run.clean_file)[name]
+    assert cleaned.equals(clean(expected, run.params, run.clean_file)[name])
+    assert cleaned.isna().sum() >= 3

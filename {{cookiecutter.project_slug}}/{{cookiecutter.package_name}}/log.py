@@ -54,3 +54,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Warnings (NumPy's overflow on an absurd input, a library's deprecation) become
+    # log records too, so a JSON log stays one object per line.
+    logging.captureWarnings(True)

@@ -57,15 +57,22 @@ def category_string(value: object) -> str:
     return str(value)
 
 
+def category_text(text: str) -> str | None:
+    """Category text as the model knows it: no surrounding spaces ("Biscoe " is
+    Biscoe), and blank text is a missing value. Training and serving both apply it."""
+    return text.strip() or None
+
+
 def as_category_strings(series: pd.Series) -> pd.Series:
-    """``category_string`` over a column, vectorised; missing values stay NaN.
+    """``category_string`` then ``category_text`` over a column, vectorised; missing
+    values stay NaN.
 
     Each distinct value is converted once and its string shared by every row that
     holds it, so a million rows of a few categories hold a few string objects, not
-    a million. Object columns (mixed Python values, such as parsed JSON) are
+    a million. Object columns of mixed Python values (parsed JSON, say) are
     converted value by value: there 4 and 4.0 are distinct values.
     """
-    if series.dtype == object:
+    if series.dtype == object and ptypes.infer_dtype(series, skipna=True) != "string":
         return _category_strings(series)
     codes, distinct = pd.factorize(series)  # a missing value gets code -1
     text = _category_strings(pd.Series(distinct, dtype=series.dtype)).to_numpy(dtype=object)
@@ -79,8 +86,10 @@ def _category_strings(series: pd.Series) -> pd.Series:
         whole = present & (series == np.round(series))
         text = series.astype(str).astype(object)
         text[whole] = series[whole].astype("int64").astype(str)
-        return text.where(present, np.nan)
-    return series.astype(str).astype(object).where(present, np.nan)
+    else:
+        text = series.astype(str).astype(object)
+    text = text.where(present, np.nan).map(category_text, na_action="ignore")
+    return text.where(text.notna(), np.nan)
 
 
 def infer_features(frame: pd.DataFrame, params: Params, path: Path) -> FeatureSpec:

@@ -67,6 +67,10 @@ class Server(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn 25.1 and later
+            # Its control socket is one path per user ($HOME/.gunicorn): a second
+            # server takes it over from the first. The service has no use for it.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         return self.application

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Request, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..config import Settings
 from ..errors import ConfigError
@@ -32,6 +32,7 @@ from .openapi import build_spec
 from .predictor import Predictor
 
 OPEN_ROUTES = frozenset({"/ping", "/health"})
+ANSWER_TYPES = ("application/json", "text/csv")  # of /invocations, by preference
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def error_response(error: RequestError) -> Response:
     return json_response({**error.body(), "request_id": g.get("request_id")}, error.status)
+
+
+UNAUTHORIZED = RequestError(
+    401, "unauthorized", "missing or invalid API key (X-API-Key or Authorization: Bearer)"
+)
 
 
 def unproxied(proxy: Any) -> Any:
@@ -87,7 +93,19 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     card = orjson.dumps({**model.metadata, "metrics": model.metrics})
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte over the limit: Werkzeug ends a chunked body at this length without an
+    # error, so read_body() must be able to see that there was more.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
+
+    def read_body(req: Request) -> bytes:
+        if req.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise RequestError(
+                415, "unsupported_media_type", "send the body uncompressed (no Content-Encoding)"
+            )
+        body = req.get_data(cache=False)
+        if len(body) > settings.max_body_bytes:
+            raise RequestEntityTooLarge()
+        return body
 
     def needs_key(path: str) -> bool:
         if not auth_enabled or path in OPEN_ROUTES:
@@ -105,13 +123,9 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         state.rows = 0
         request_id.set(state.request_id)
         if needs_key(req.path) and not keys.verify(presented_key(req.headers)):
-            return error_response(
-                RequestError(
-                    401,
-                    "unauthorized",
-                    "missing or invalid API key (X-API-Key or Authorization: Bearer)",
-                )
-            )
+            response = error_response(UNAUTHORIZED)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
         return None
 
     @app.after_request
@@ -149,7 +163,11 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
             413: f"body exceeds {settings.max_body_bytes} bytes",
             404: "no such route; see /openapi.json",
         }.get(error.code or 500, error.description or code)
-        return error_response(RequestError(error.code or 500, code, message))
+        response = error_response(RequestError(error.code or 500, code, message))
+        for name, value in error.get_headers():  # Allow on a 405, for one
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
@@ -181,16 +199,19 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     def predict() -> Response:
         if media_type(request.content_type) != "application/json":
             raise RequestError(415, "unsupported_media_type", "send Content-Type: application/json")
-        body = request.get_data(cache=False)
+        body = read_body(request)
         return json_response(run(parse_json(body, model.spec, settings.max_rows)))
 
     @app.post("/invocations")
     def invocations() -> Response:
         content_type = media_type(request.content_type)
-        accept = media_type(request.headers.get("Accept")) or "application/json"
-        if accept not in ("application/json", "text/csv", "*/*"):
-            raise RequestError(406, "not_acceptable", "Accept must be application/json or text/csv")
-        body = request.get_data(cache=False)
+        wanted = request.accept_mimetypes  # no Accept header: JSON
+        accept = wanted.best_match(ANSWER_TYPES) if wanted else ANSWER_TYPES[0]
+        if accept is None:
+            raise RequestError(
+                406, "not_acceptable", "Accept must allow application/json or text/csv"
+            )
+        body = read_body(request)
         if content_type == "application/json":
             batch = parse_json(body, model.spec, settings.max_rows)
         elif content_type == "text/csv":

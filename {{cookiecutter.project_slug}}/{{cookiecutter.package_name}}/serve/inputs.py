@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..data_processing.validation import FeatureSpec, category_string
+from ..data_processing.validation import FeatureSpec, category_string, category_text
 
 Where = Callable[[int, str], str]  # (row, feature) -> the field name shown in an error
 
@@ -53,7 +54,13 @@ def parse_json(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        raise RequestError(400, "malformed_json", f"body is not valid JSON: {error.msg}") from None
+        if "infinity" not in error.msg:
+            raise RequestError(
+                400, "malformed_json", f"body is not valid JSON: {error.msg}"
+            ) from None
+        # A number too large for a double (1e400) is valid JSON: read it as infinity,
+        # which the checks below refuse naming the field.
+        document = json.loads(body)
     if isinstance(document, list):
         document = {"instances": document}
     if not isinstance(document, dict) or len(document) != 1 or not SHAPES.issuperset(document):
@@ -182,14 +189,23 @@ def _typed_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where)
             index = next(i for i, v in enumerate(values) if type(v) not in CATEGORY)
             raise invalid(where(index, name), "must be a string, a number or null")
         if types <= {str, type(None)}:
-            categorical[name] = values
+            categorical[name] = _as_trained(values)
             continue
         for index, value in enumerate(values):
             if type(value) is float and not math.isfinite(value):
                 raise invalid(where(index, name), "must be a finite number (no NaN or infinity)")
-        categorical[name] = [None if v is None else category_string(v) for v in values]
+        categorical[name] = [
+            None if v is None else category_text(category_string(v)) for v in values
+        ]
     rows = len(next(iter(columns.values()))) if columns else 0
     return Batch(spec, numeric, categorical, rows)
+
+
+def _as_trained(values: list[str | None]) -> list[str | None]:
+    """Category text as cleaning gave it to the model (``category_text``): " Biscoe "
+    is Biscoe and "" is missing. Checked once per distinct value, not per row."""
+    changed = {v: category_text(v) for v in set(values) if v is not None and category_text(v) != v}
+    return [changed.get(v, v) for v in values] if changed else values
 
 
 def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
@@ -241,7 +257,7 @@ def plain_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch | None:
     if any(np.isinf(values).any() for values in numeric.values()):
         return None
     categorical = {
-        name: [cell.strip() or None if type(cell) is str else None for cell in frame[name]]
+        name: [category_text(cell) if type(cell) is str else None for cell in frame[name]]
         for name in spec.categorical
     }
     return Batch(spec, numeric, categorical, len(frame))
@@ -250,8 +266,8 @@ def plain_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch | None:
 def csv_module_batch(text: str, spec: FeatureSpec, max_rows: int) -> Batch:
     """Any CSV the csv module reads, checked cell by cell."""
     try:
-        rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    except csv.Error as error:  # e.g. a cell over the module's 128 KiB field limit
+        rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
+    except csv.Error as error:  # an unclosed quote, a cell over the 128 KiB field limit
         raise RequestError(400, "malformed_csv", f"body is not valid CSV: {error}") from None
     if rows and has_header(rows[0], spec):
         rows = rows[1:]
@@ -272,7 +288,7 @@ def csv_module_batch(text: str, spec: FeatureSpec, max_rows: int) -> Batch:
         spec,
         numeric={name: _csv_numbers(columns[name], name, where) for name in spec.numeric},
         categorical={
-            name: [cell.strip() or None for cell in columns[name]] for name in spec.categorical
+            name: [category_text(cell) for cell in columns[name]] for name in spec.categorical
         },
         rows=len(rows),
     )
@@ -281,11 +297,15 @@ def csv_module_batch(text: str, spec: FeatureSpec, max_rows: int) -> Batch:
 def _csv_numbers(cells: tuple[str, ...], name: str, where: Where) -> np.ndarray:
     """A numeric CSV column as float64; a blank cell is a missing value (NaN)."""
     try:  # the common case in one pass (float() allows spaces around a number)
+        if "_" in "".join(cells):
+            raise ValueError("float() reads 4_5.1 as 45.1; a CSV number has no '_'")
         values = np.array([float(cell) if cell else math.nan for cell in cells])
     except ValueError:  # text, or a cell of spaces only: cell by cell, to name the bad one
         values = np.empty(len(cells))
         for index, cell in enumerate(cells):
             try:
+                if "_" in cell:
+                    raise ValueError(cell)
                 values[index] = float(cell) if cell.strip() else math.nan
             except ValueError:
                 raise invalid(where(index, name), "must be a number or null") from None

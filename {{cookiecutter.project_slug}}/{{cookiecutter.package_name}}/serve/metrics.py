@@ -20,6 +20,7 @@ from prometheus_client import (
 )
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -55,6 +56,9 @@ class Metrics:
         )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        # Any client can send any method name: unknown ones share one label, so no
+        # request can add a series to the registry or an entry to this cache.
+        method = method if method in HTTP_METHODS else "other"
         key = (route, method, status)
         children = self._children.get(key)
         if children is None:  # labels() is a lookup with locks: do it once per label set

@@ -65,7 +65,7 @@ def build_spec(
         for status, text in (
             (400, "Malformed body"),
             (413, "Body or batch over the limit"),
-            (415, "Unsupported content type"),
+            (415, "Unsupported content type, or a compressed body"),
             (422, "A record breaks the feature schema"),
         )
     }
@@ -82,6 +82,10 @@ def build_spec(
         "content": {JSON: {"schema": {"$ref": "#/components/schemas/Prediction"}}},
     }
 
+    def status(**properties: Any) -> dict[str, Any]:
+        schema = {"type": "object", "required": list(properties), "properties": properties}
+        return {JSON: {"schema": schema}}
+
     def op(
         summary: str, responses: dict[str, Any], *, secure: bool = True, **extra: Any
     ) -> dict[str, Any]:
@@ -96,11 +100,22 @@ def build_spec(
         "/ping": {
             "get": op(
                 "Health check (SageMaker): 200 when the model is loaded",
-                {"200": {"description": "Ready"}},
+                {
+                    "200": {
+                        "description": "Ready",
+                        "content": status(status={"const": "ok"}, model_version={"type": "string"}),
+                    }
+                },
                 secure=False,
             )
         },
-        "/health": {"get": op("Liveness", {"200": {"description": "Alive"}}, secure=False)},
+        "/health": {
+            "get": op(
+                "Liveness",
+                {"200": {"description": "Alive", "content": status(status={"const": "alive"})}},
+                secure=False,
+            )
+        },
         "/predict": {
             "post": op(
                 "Predict a batch of records",
@@ -120,6 +135,10 @@ def build_spec(
                         },
                     },
                     **errors,
+                    "406": {
+                        "description": "Accept allows neither application/json nor text/csv",
+                        "content": {JSON: {"schema": error}},
+                    },
                 },
                 secure=invocations_need_key,
                 requestBody={
@@ -219,6 +238,12 @@ def build_spec(
                             "required": ["columns"],
                             "additionalProperties": False,
                             "properties": {"columns": {"$ref": "#/components/schemas/Columns"}},
+                        },
+                        {
+                            "description": "A bare list of records, as instances",
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"$ref": "#/components/schemas/Instance"},
                         },
                     ]
                 },
