@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
 
     def read_body(req: Request) -> bytes:
-        if req.headers.get("Content-Encoding", "identity").lower() != "identity":
+        if req.environ.get("HTTP_CONTENT_ENCODING", "identity").lower() != "identity":
             raise RequestError(
                 415, "unsupported_media_type", "send the body uncompressed (no Content-Encoding)"
             )
