@@ -14,8 +14,9 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# One environment holds the template tools and every dependency a generated
-# project can have (all extras), pinned by requirements/constraints.txt.
+# One environment holds the template tools and the dependencies of a project baked
+# with every option on and the s3 remote (all its extras; so dvc-s3, not dvc-azure or
+# dvc-gs), pinned by requirements/constraints.txt.
 $(VENV)/.installed: requirements/tools.in requirements/constraints.txt {{cookiecutter.project_slug}}/pyproject.toml
 	@[ -x $(PYTHON) ] || python3 -m venv $(VENV)
 	@[ -x $(UV) ] || $(PYTHON) -m pip install --quiet --disable-pip-version-check "uv>=0.8,<1"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import posixpath
 import re
 import sys
 
@@ -81,6 +82,23 @@ def check_s3_bucket(value: str) -> None:
         value,
         "S3 reserves the prefixes xn--, sthree-, amzn-s3-demo- and the suffixes -s3alias, --ol-s3",
     )
+
+
+def is_absolute_path(path: str) -> bool:
+    """True for a path DVC takes as it is: absolute, from the home folder, or a URL.
+
+    ``.dvc/config`` receives any other path with ``../`` in front, because DVC
+    resolves a relative remote path from the ``.dvc`` folder, not the project folder.
+    """
+    return path[:1] in ("/", "~", "\\") or path[1:2] == ":" or "://" in path
+
+
+def inside_project(path: str, slug: str) -> bool:
+    """A relative path (from the project folder) that stays in the project folder."""
+    if is_absolute_path(path):
+        return False
+    resolved = posixpath.normpath(posixpath.join(slug, path.replace("\\", "/")))
+    return resolved == slug or resolved.startswith(f"{slug}/")
 
 
 def validate(answers: dict[str, object]) -> None:
@@ -183,6 +201,14 @@ def validate(answers: dict[str, object]) -> None:
     if remote == "local":
         path = text["local_remote_path"]
         _check(bool(path.strip()), "local_remote_path", path, "must not be empty")
+        _check("\n" not in path and "\r" not in path, "local_remote_path", path, "must be one line")
+        _check(
+            not inside_project(path, slug),
+            "local_remote_path",
+            path,
+            "a relative path starts from the project folder and must lead out of it "
+            "(such as ../store): a store inside the project would be committed",
+        )
 
 
 def first_problem(answers: dict[str, object]) -> str | None:

@@ -46,7 +46,7 @@ def render_matrix() -> list[dict[str, str]]:
     for index, combo in enumerate(combos):
         for option, values in ROTATED.items():
             combo[option] = values[index % len(values)]
-    # The longest allowed package name: generated code must stay lint-clean with it.
+    # A long name (39 characters; MAX_NAME allows 40): generated code must stay lint-clean.
     combos[-1]["project_name"] = "Quarterly Demand Forecast For Retailers"
     return combos
 

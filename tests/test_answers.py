@@ -57,7 +57,12 @@ NEEDS = {  # answers that make the field under test matter
 BAD_ANSWERS |= {
     "azure_container": [("Data", "Azure container"), ("a--b", "single hyphens")],
     "gcs_bucket": [("google-data", "goog"), ("A", "GCS bucket")],
-    "local_remote_path": [(" ", "must not be empty")],
+    "local_remote_path": [
+        (" ", "must not be empty"),
+        ("two\nlines", "must be one line"),
+        ("storage", "must lead out of it"),
+        ("../penguin-classifier/storage", "must lead out of it"),
+    ],
 }
 CASES = [(field, value, rule) for field, cases in BAD_ANSWERS.items() for value, rule in cases]
 
