@@ -30,6 +30,7 @@ OUTPUTS = [
     "data/processed/clean.csv",
     "models/model.joblib",
     "models/metadata.json",
+    "models/metrics.json",
 ]
 AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -90,6 +91,23 @@ def test_local_remote_round_trip(
     project = pipelined(dvc_remote="local", local_remote_path=str(storage))
     round_trip(project)
     assert any(storage.rglob("*")), "the remote folder holds the pushed files"
+
+
+def test_default_local_remote_lies_beside_the_project(pipelined: Callable[..., Path]) -> None:
+    """The default path, ``../<slug>-dvc-storage``, starts from the project folder (DVC
+    resolves ``.dvc/config`` paths from ``.dvc/``): the store is the project's sibling,
+    never a folder inside it that git would see."""
+    assert DEFAULTS["local_remote_path"].startswith("../")
+    project = pipelined(dvc_remote="local")
+    config = (project / ".dvc" / "config").read_text(encoding="utf-8")
+    assert f"url = ../../{project.name}-dvc-storage\n" in config
+    round_trip(project)
+    store = project.parent / f"{project.name}-dvc-storage"
+    assert any(path.is_file() for path in store.rglob("*")), "the store holds the pushed files"
+    inside = [path for path in project.rglob("*-dvc-storage") if path.is_dir()]
+    assert inside == [], "no store inside the project"
+    status = run("git", "status", "--porcelain", "--untracked-files=all", cwd=project).stdout
+    assert "dvc-storage" not in status
 
 
 def s3_client(endpoint: str) -> Any:

@@ -36,6 +36,8 @@ def test_pipeline_writes_model_metrics_and_plots(project: Path) -> None:
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     metadata = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
     assert metrics["model_version"] == metadata["model_version"]
+    beside_model = json.loads((project / "models" / "metrics.json").read_text(encoding="utf-8"))
+    assert beside_model == metrics  # what the model card at /model shows
     assert (project / "models" / "model.joblib").is_file()
     assert (project / "dvc.lock").is_file()
     figure = "confusion_matrix.png" if metadata["task"] == "classification" else "residuals.png"

@@ -651,6 +651,18 @@ def test_a_number_too_large_for_a_double_is_named(
     assert json_of(response)["error"]["field"] == f"instances[0].{numeric}"
 
 
+def test_a_boolean_category_is_read_as_training_wrote_it() -> None:
+    from {{ cookiecutter.package_name }}.data_processing.validation import (
+        FeatureSpec,
+        as_category_strings,
+    )
+
+    trained = as_category_strings(pd.Series([True, False])).tolist()
+    spec = FeatureSpec.ordered(["x"], ["flag"], ["x", "flag"])
+    batch = records_to_batch([{"x": 1.0, "flag": True}, {"x": 2.0, "flag": False}], spec)
+    assert batch.categorical["flag"] == trained == ["True", "False"]
+
+
 def test_category_text_is_read_as_training_read_it(
     client: FlaskClient, run: Run, row: dict[str, Any]
 ) -> None:

@@ -9,7 +9,10 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from {{ cookiecutter.package_name }}.model.train import _stratified_positions, split_train_test
+from {{ cookiecutter.package_name }}.model.train import (
+    _stratified_positions,
+    split_train_test,
+)
 
 from .conftest import Run
 

@@ -102,6 +102,18 @@ BAD_INPUTS: dict[str, tuple[Callable[[Run, Path], object], str]] = {
 }
 
 
+def test_a_byte_order_mark_is_read_as_excel_meant_it(run: Run, project_copy: Path) -> None:
+    """Excel saves "CSV UTF-8" with a byte-order mark before the first column name."""
+    _sample(run).to_csv(project_copy / "excel.csv", index=False, encoding="utf-8-sig")
+    _write_params(project_copy, source="excel.csv")
+    for stage in ("ingest", "cleaning"):
+        module = f"{{ cookiecutter.package_name }}.data_processing.{stage}"
+        result = run_module(module, cwd=project_copy)
+        assert result.returncode == 0, result.stderr
+    clean = pd.read_csv(project_copy / "data/processed/clean.csv")
+    assert set(clean.columns) <= set(_sample(run).columns)
+
+
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_fails_with_one_line_and_keeps_earlier_outputs(
     run: Run, project_copy: Path, case: str

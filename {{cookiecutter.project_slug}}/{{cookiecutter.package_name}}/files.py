@@ -74,7 +74,8 @@ def read_header(path: Path, delimiter: str = ",") -> list[str]:
     """The column names of a CSV file, after checking it has at least one data row."""
     _check_file(path)
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        # utf-8-sig: Excel starts its UTF-8 CSV with a byte-order mark, as pandas knows.
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
             header, first_row = next(reader, None), next(reader, None)
     except UnicodeDecodeError as error:

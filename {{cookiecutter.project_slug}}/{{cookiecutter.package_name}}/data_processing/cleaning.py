@@ -19,7 +19,7 @@ from ..config import Params, load_params
 from ..errors import ConfigError, DataError
 from ..files import read_table, write_table
 from .ingest import RAW_FILE
-from .validation import check_numeric, check_target, infer_features
+from .validation import check_numeric, check_target, columns_present, infer_features
 
 CLEAN_FILE = Path("data/processed/clean.csv")
 
@@ -35,8 +35,21 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
 
     result = spec.coerce(frame)
     result[target] = _clean_target(frame[target], params)
+    for name in spec.categorical:
+        distinct = result[name].nunique()
+        if distinct > max(50, len(result) // 10):
+            log.warning(
+                "%s: %d distinct values in %d rows, each a category of its own: an identifier, "
+                "a date or numbers written as text? (features.drop, features.numeric)",
+                name,
+                distinct,
+                len(result),
+            )
 
-    for column, bounds in params.cleaning.ranges.items():
+    columns = [str(c) for c in frame.columns]
+    present = columns_present("cleaning.ranges", params.cleaning.ranges, columns, path)
+    for column in present:
+        bounds = params.cleaning.ranges[column]
         if column not in spec.numeric:
             raise ConfigError(f"params: cleaning.ranges.{column}: not a numeric feature column")
         if len(bounds) != 2 or bounds[0] > bounds[1]:

@@ -7,6 +7,8 @@ model sees: training, validation and serving all call it, so a category such as
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from pandas.api import types as ptypes
 from ..config import Params
 from ..errors import ConfigError, DataError
 from ..files import require_columns
+
+log = logging.getLogger(__name__)
 
 # An object column is reported as "numbers with stray text" when at least this
 # share of its values parse as numbers.
@@ -122,6 +126,29 @@ def infer_features(frame: pd.DataFrame, params: Params, path: Path) -> FeatureSp
     if not numeric and not categorical:
         raise DataError(f"{path}: no feature columns left besides the target {target!r}")
     return FeatureSpec.ordered(numeric, categorical, columns)
+
+
+def columns_present(
+    setting: str, names: Iterable[str], columns: list[str], source: object
+) -> list[str]:
+    """The columns of ``names`` that the data has; a warning names the others.
+
+    Per-column rules in params.yaml (cleaning ranges, segment columns) are written
+    for one dataset: pointed at another file, the rules for columns it lacks step
+    aside with a warning instead of stopping the pipeline, so changing
+    ``data.source`` and ``data.target`` is enough to train on a new file.
+    """
+    names = list(names)
+    absent = [name for name in names if name not in columns]
+    if absent:
+        log.warning(
+            "params: %s: %s not a column of %s; not applied (columns: %s)",
+            setting,
+            ", ".join(map(repr, absent)),
+            source,
+            ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else ""),
+        )
+    return [name for name in names if name in columns]
 
 
 def check_numeric(frame: pd.DataFrame, spec: FeatureSpec, params: Params, path: Path) -> None:

@@ -134,6 +134,9 @@ def load_model(model_dir: Path) -> LoadedModel:
         ) from None
     metrics_path = model_dir / METRICS_FILE
     metrics = read_json(metrics_path) if metrics_path.is_file() else None
+    if metrics is not None and metrics.get("model_version") != metadata["model_version"]:
+        log.warning("%s: metrics of another model version; not shown", metrics_path)
+        metrics = None
     log.info("loaded model %s from %s", metadata["model_version"], model_dir)
     return LoadedModel(pipeline=pipeline, metadata=metadata, metrics=metrics)
 

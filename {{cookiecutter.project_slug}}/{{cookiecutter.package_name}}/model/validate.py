@@ -21,14 +21,13 @@ from sklearn import metrics as skm
 from .. import cli
 from ..config import Gate, Params, SegmentParams, load_params
 from ..data_processing.cleaning import CLEAN_FILE
-from ..data_processing.validation import as_category_strings
+from ..data_processing.validation import as_category_strings, columns_present
 from ..errors import ConfigError, QualityGateError
 from ..files import read_json, read_table, write_json, write_table
-from .artifact import LoadedModel, load_model
+from .artifact import METRICS_FILE, LoadedModel, load_model
 from .train import MODEL_DIR, split_train_test
 
 REPORTS_DIR = Path("reports")
-METRICS_FILE = REPORTS_DIR / "metrics.json"
 METRIC_NAMES = {
     "classification": ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc"),
     "regression": ("rmse", "mae", "r2"),
@@ -89,13 +88,17 @@ def _roc_auc(model: LoadedModel, x: pd.DataFrame, actual: pd.Series) -> float | 
 
 
 def segment_metrics(
-    model: LoadedModel, frame: pd.DataFrame, segments: SegmentParams
+    model: LoadedModel,
+    frame: pd.DataFrame,
+    segments: SegmentParams,
+    source: object = "the held-out data",
 ) -> dict[str, Any]:
     """Metrics per segment of ``frame`` and ``segment_gap``, the largest gap between two.
 
     Each value of each column in ``segments.columns`` is a segment (missing values
     form one too). Segments with fewer than ``segments.min_rows`` rows are reported
-    but not compared. Returns nothing when no column is configured.
+    but not compared. Columns ``frame`` lacks are skipped (``columns_present``);
+    returns nothing when none is left.
     """
     if not segments.columns:
         return {}
@@ -106,18 +109,16 @@ def segment_metrics(
             f"params: validate.segments.metric={metric!r}: no such {task} metric "
             f"(have: {', '.join(METRIC_NAMES[task])})"
         )
-    missing = [column for column in segments.columns if column not in frame.columns]
-    if missing:
-        raise ConfigError(
-            f"params: validate.segments.columns: {missing[0]!r} is not a column of the "
-            f"held-out data (columns: {', '.join(map(str, frame.columns))})"
-        )
+    here = [str(c) for c in frame.columns]
+    present = columns_present("validate.segments.columns", segments.columns, here, source)
+    if not present:
+        return {}
     x = model.features(frame)
     actual = frame[model.metadata["target"]]
     predicted = pd.Series(model.pipeline.predict(x), index=frame.index)
     columns: dict[str, dict[str, dict[str, Any]]] = {}
     largest: dict[str, Any] | None = None
-    for column in segments.columns:
+    for column in present:
         keys = as_category_strings(frame[column]).fillna(MISSING_SEGMENT)
         if keys.nunique() > 50:
             log.warning("segments of %r: %d values, one segment each", column, keys.nunique())
@@ -171,7 +172,7 @@ def segment_metrics(
 def check_gates(metrics: dict[str, Any], gates: dict[str, Gate]) -> list[str]:
     """Every broken gate as ``name=value < min``; an empty list means the model passes."""
     failures = []
-    for name, gate in gates.items():
+    for name, gate in applicable(metrics, gates).items():
         if name not in metrics:
             raise ConfigError(
                 f"params: validate.gates.{name}: no such metric (have: {', '.join(metrics)})"
@@ -184,6 +185,16 @@ def check_gates(metrics: dict[str, Any], gates: dict[str, Gate]) -> list[str]:
         elif gate.max is not None and value > gate.max:
             failures.append(f"{name}={value:.4f} > max {gate.max}{_explain(name, metrics)}")
     return failures
+
+
+def applicable(metrics: dict[str, Any], gates: dict[str, Gate]) -> dict[str, Gate]:
+    """The gates that can judge these metrics. The segment gap needs two segments of
+    ``min_rows`` in a column the data has: without them it is not applied, with a
+    warning, as the segment rules themselves step aside for data they do not fit."""
+    if SEGMENT_GAP in gates and metrics.get(SEGMENT_GAP) is None:
+        log.warning("params: validate.gates.%s: no segments to compare; not applied", SEGMENT_GAP)
+        return {name: gate for name, gate in gates.items() if name != SEGMENT_GAP}
+    return gates
 
 
 def _explain(name: str, metrics: dict[str, Any]) -> str:
@@ -200,11 +211,12 @@ def _explain(name: str, metrics: dict[str, Any]) -> str:
 
 
 def enforce_gates(metrics: dict[str, Any], gates: dict[str, Gate]) -> None:
-    failures = check_gates(metrics, gates)
+    applied = applicable(metrics, gates)
+    failures = check_gates(metrics, applied)
     if failures:
         raise QualityGateError("quality gate failed: " + "; ".join(failures))
-    if gates:
-        log.info("quality gates passed: %s", ", ".join(gates))
+    if applied:
+        log.info("quality gates passed: %s", ", ".join(applied))
 
 
 def plot(model: LoadedModel, table: pd.DataFrame, folder: Path) -> Path:
@@ -249,7 +261,7 @@ def validate(
     model = load_model(model_dir)
     _, test_part = split_train_test(read_table(data_file), params, data_file)
     result, table = evaluate(model, test_part)
-    result.update(segment_metrics(model, test_part, params.validate.segments))
+    result.update(segment_metrics(model, test_part, params.validate.segments, data_file))
     result["model_version"] = model.version
     write_json(reports_dir / "metrics.json", result)
     write_table(table, reports_dir / "predictions.csv")
@@ -293,7 +305,9 @@ def _run(args: argparse.Namespace) -> None:
             raise ConfigError(f"{args.gate_only}: metrics file not found")
         enforce_gates(read_json(args.gate_only), params.validate.gates)
     else:
-        validate(params, args.model_dir, args.data{% if cookiecutter.experiment_tracking == "mlflow" %}, track=True{% endif %})
+        result = validate(params, args.model_dir, args.data{% if cookiecutter.experiment_tracking == "mlflow" %}, track=True{% endif %})
+        # Beside the model too, once it passed: the card at /model and the images show them.
+        write_json(args.model_dir / METRICS_FILE, result)
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def _explain_record_shape(records: list[Any], expected: list[str]) -> RequestErr
 
 
 NUMBER = frozenset({int, float, type(None)})
-CATEGORY = frozenset({str, int, float, type(None)})
+CATEGORY = frozenset({str, int, float, bool, type(None)})  # True is "True", as in training
 
 
 def _typed_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where) -> Batch:
@@ -187,7 +187,7 @@ def _typed_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where)
         types = set(map(type, values))
         if not CATEGORY.issuperset(types):
             index = next(i for i, v in enumerate(values) if type(v) not in CATEGORY)
-            raise invalid(where(index, name), "must be a string, a number or null")
+            raise invalid(where(index, name), "must be a string, a number, true, false or null")
         if types <= {str, type(None)}:
             categorical[name] = _as_trained(values)
             continue

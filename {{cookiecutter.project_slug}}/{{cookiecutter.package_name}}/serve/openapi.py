@@ -23,7 +23,10 @@ def feature_schemas(model: LoadedModel) -> dict[str, Any]:
             if feature.get("min") is not None:
                 schema["examples"] = [feature["min"], feature["max"]]
         else:
-            schema = {"type": ["string", "number", "null"], "examples": feature["categories"][:5]}
+            schema = {
+                "type": ["string", "number", "boolean", "null"],
+                "examples": feature["categories"][:5],
+            }
         schemas[feature["name"]] = schema
     return schemas
 
