@@ -15,11 +15,17 @@ from .log import configure_logging
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser whose help is the module docstring, with ``--params``."""
     summary = (doc or "").strip().splitlines()[0] if doc else None
-    result = argparse.ArgumentParser(description=summary)
+    result = argparse.ArgumentParser(prog=_prog(), description=summary)
     result.add_argument(
         "--params", type=Path, default=PARAMS_FILE, help="parameters file (default: %(default)s)"
     )
     return result
+
+
+def _prog() -> str | None:
+    """``python -m <module>`` for a command started that way, as the usage line shows it."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return f"python -m {spec.name}" if spec is not None else None
 
 
 def run(command: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> None:
