@@ -33,6 +33,9 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     check_numeric(frame, spec, params, path)
     check_target(frame, params, path)
 
+    dropped = [str(c) for c in frame.columns if c in params.features.drop]
+    if dropped:
+        log.info("not used as features (features.drop): %s", ", ".join(dropped))
     result = spec.coerce(frame)
     result[target] = _clean_target(frame[target], params)
     for name in spec.categorical:
