@@ -204,7 +204,9 @@ def _typed_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where)
 def _as_trained(values: list[str | None]) -> list[str | None]:
     """Category text as cleaning gave it to the model (``category_text``): " Biscoe "
     is Biscoe and "" is missing. Checked once per distinct value, not per row."""
-    changed = {v: text for v in set(values) if v is not None and (text := category_text(v)) != v}
+    changed: dict[str | None, str | None] = {
+        v: text for v in set(values) if v is not None and (text := category_text(v)) != v
+    }
     return [changed.get(v, v) for v in values] if changed else values
 
 
