@@ -46,8 +46,8 @@ def render_matrix() -> list[dict[str, str]]:
     for index, combo in enumerate(combos):
         for option, values in ROTATED.items():
             combo[option] = values[index % len(values)]
-    # A long name (39 characters; MAX_NAME allows 40): generated code must stay lint-clean.
-    combos[-1]["project_name"] = "Quarterly Demand Forecast For Retailers"
+    # The longest name MAX_NAME allows (40 characters): generated code must stay lint-clean.
+    combos[-1]["project_name"] = "Quarterly Demand Forecasts For Retailers"
     return combos
 
 

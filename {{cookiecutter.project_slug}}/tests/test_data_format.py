@@ -11,8 +11,9 @@ import yaml
 from pandas.api import types as ptypes
 
 from {{ cookiecutter.package_name }}.data_processing.validation import infer_features
+from {{ cookiecutter.package_name }}.files import read_table
 
-from .conftest import PROJECT, Run, run_module
+from .conftest import PROJECT, Run, first_numeric, run_module
 
 
 def test_raw_data_has_the_target_and_the_configured_features(run: Run) -> None:
@@ -43,21 +44,24 @@ def test_clean_data_has_targets_and_no_duplicates(run: Run) -> None:
 
 
 # --------------------------------------------------------------------------- bad inputs
+# Each file below is data.source turned into a comma-separated CSV (whatever its own
+# format), with one fault; the scratch params.yaml points at it with delimiter ",".
 
 
 def _write_params(folder: Path, **data: object) -> None:
     params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
-    params["data"].update(data)
+    params["data"].update(data, delimiter=",")
     (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
 
 
 def _sample(run: Run) -> pd.DataFrame:
-    return pd.read_csv(PROJECT / run.params.data.source)
+    """data.source, read as the pipeline reads it (CSV with its delimiter, or Parquet)."""
+    return read_table(PROJECT / run.params.data.source, run.params.data.delimiter)
 
 
 def _with_text_in_numeric_column(run: Run) -> pd.DataFrame:
     frame = _sample(run)
-    column = run.model.spec.numeric[0]
+    column = first_numeric(run)
     frame[column] = frame[column].astype(object)
     frame.loc[5, column] = "12,5 mm"
     return frame
@@ -68,7 +72,7 @@ def _without_target(run: Run, path: Path) -> None:
 
 
 def _header_only(run: Run, path: Path) -> None:
-    path.write_text(",".join(_sample(run).columns) + "\n", encoding="utf-8")
+    _sample(run).head(0).to_csv(path, index=False)
 
 
 def _semicolons(run: Run, path: Path) -> None:

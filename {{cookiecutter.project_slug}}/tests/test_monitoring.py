@@ -10,14 +10,16 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from {{ cookiecutter.package_name }}.config import Settings, load_params
+from {{ cookiecutter.package_name }}.config import MonitoringParams, Settings
 from {{ cookiecutter.package_name }}.errors import ConfigError, QualityGateError, UserError
 from {{ cookiecutter.package_name }}.monitoring.drift import check_drift, compare
 from {{ cookiecutter.package_name }}.monitoring.prediction_log import (
@@ -27,8 +29,8 @@ from {{ cookiecutter.package_name }}.monitoring.prediction_log import (
 )
 from {{ cookiecutter.package_name }}.serve import create_app
 
-from .conftest import API_KEY, PROJECT, Run, run_module, serving
-from .test_api import records
+from .conftest import API_KEY, PROJECT, Run, first_categorical, first_numeric, run_module, serving
+from .test_api import not_a_feature, records
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 DRIFT = f"{PACKAGE}.monitoring.drift"
@@ -54,9 +56,29 @@ def logged_lines(folder: Path) -> list[dict[str, Any]]:
     ]
 
 
+def monitoring(run: Run) -> MonitoringParams:
+    """The drift check's settings; for data whose held-out part (the "recent" data of
+    these tests) has fewer rows than monitoring.min_rows, min_rows lowered to its size."""
+    settings = run.params.monitoring
+    return replace(settings, min_rows=min(settings.min_rows, len(run.test)))
+
+
+def drift_params(run: Run, folder: Path) -> Path:
+    """params.yaml in ``folder`` (copied from the project if not there), with min_rows
+    as ``monitoring`` sets it."""
+    path = folder / "params.yaml"
+    if not path.is_file():
+        shutil.copyfile(PROJECT / "params.yaml", path)
+    if monitoring(run) != run.params.monitoring:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        params["monitoring"]["min_rows"] = monitoring(run).min_rows
+        path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    return path
+
+
 def shifted(frame: pd.DataFrame, run: Run) -> tuple[pd.DataFrame, str]:
     """``frame`` with its first numeric feature moved by three standard deviations."""
-    name = run.model.spec.numeric[0]
+    name = first_numeric(run)
     moved = frame.copy()
     moved[name] = moved[name] + 3 * run.train[name].std()
     return moved, name
@@ -110,7 +132,8 @@ def test_rejected_requests_are_not_logged(run: Run, tmp_path: Path) -> None:
     client = logging_app(run, tmp_path).test_client()
     row = records(run.test.head(1), run)[0]
     assert client.post("/predict", json={"instances": [row]}).status_code == 401
-    bad = {**row, run.model.spec.numeric[0]: "not a number"}
+    spec = run.model.spec
+    bad = {**row, spec.numeric[0]: "not a number"} if spec.numeric else {not_a_feature(run): 1}
     response = client.post("/predict", json={"instances": [bad]}, headers={"X-API-Key": API_KEY})
     assert response.status_code == 422
     assert logged_lines(tmp_path) == []
@@ -236,7 +259,7 @@ def test_a_served_log_feeds_the_drift_check(run: Run, tmp_path: Path) -> None:
         run.model.spec.coerce(run.train),
         run.model.spec.coerce(logged),
         run.model.spec,
-        run.params.monitoring,
+        monitoring(run),
     )
     assert result.drifted == []
 
@@ -250,6 +273,7 @@ def drift_project(run: Run, project_copy: Path) -> Path:
     (project_copy / "data" / "processed").mkdir(parents=True)
     shutil.copyfile(run.clean_file, project_copy / "data" / "processed" / "clean.csv")
     shutil.copytree(run.model_dir, project_copy / "models")
+    drift_params(run, project_copy)
     return project_copy
 
 
@@ -286,14 +310,12 @@ def test_a_shifted_feature_trips_the_gate_and_is_named(run: Run, drift_project: 
 
 
 def test_a_shifted_category_is_caught(run: Run) -> None:
-    if not run.model.spec.categorical:
-        pytest.skip("no categorical feature")
-    name = run.model.spec.categorical[0]
+    name = first_categorical(run)
     spec = run.model.spec
     moved = spec.coerce(run.test)
     rare = spec.coerce(run.train)[name].value_counts().index[-1]
     moved[name] = rare
-    result = compare(spec.coerce(run.train), moved, spec, run.params.monitoring)
+    result = compare(spec.coerce(run.train), moved, spec, monitoring(run))
     assert [feature.name for feature in result.drifted] == [name]
     assert result.drifted[0].test == "chi2"
 
@@ -301,8 +323,8 @@ def test_a_shifted_category_is_caught(run: Run) -> None:
 def test_the_gate_allows_as_many_drifted_features_as_configured(run: Run) -> None:
     spec = run.model.spec
     moved, _ = shifted(run.test, run)
-    params = load_params(PROJECT / "params.yaml", overrides={"monitoring.max_drifted_features": 1})
-    result = compare(spec.coerce(run.train), spec.coerce(moved), spec, params.monitoring)
+    settings = replace(monitoring(run), max_drifted_features=1)
+    result = compare(spec.coerce(run.train), spec.coerce(moved), spec, settings)
     assert len(result.drifted) == 1
     assert result.passed
 
@@ -317,7 +339,7 @@ def test_logged_predictions_are_checked_like_tables(run: Run, tmp_path: Path) ->
     logged = read_prediction_logs([folder], run.model.spec)
     assert len(logged) == 2 * len(run.test)
     half = len(run.test)
-    spec, settings = run.model.spec, run.params.monitoring
+    spec, settings = run.model.spec, monitoring(run)
     reference = spec.coerce(run.train)
     assert compare(reference, spec.coerce(logged.iloc[:half]), spec, settings).drifted == []
     drifted = compare(reference, spec.coerce(logged.iloc[half:]), spec, settings).drifted
@@ -328,17 +350,16 @@ def test_check_drift_writes_reports_before_failing(run: Run, tmp_path: Path) -> 
     reference, current = tmp_path / "reference.csv", tmp_path / "current.csv"
     run.train.to_csv(reference, index=False)
     shifted(run.test, run)[0].to_csv(current, index=False)
+    params = drift_params(run, tmp_path)
     with pytest.raises(QualityGateError, match="drift gate failed"):
-        check_drift(
-            [current], run.model_dir, PROJECT / "params.yaml", reference, tmp_path / "out", False
-        )
+        check_drift([current], run.model_dir, params, reference, tmp_path / "out", False)
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["passed"] is False
 
 
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("few-rows", "current data has 5 rows; the drift check needs at least 30"),
+        ("few-rows", "current data has 5 rows; the drift check needs at least {min_rows}"),
         ("missing-column", "feature column"),
         ("other-data", "not the data model"),
         ("bad-params", "params: monitoring.p_value_min=2.0: must be between 0 and 1"),
@@ -349,6 +370,7 @@ def test_bad_input_is_refused_clearly(
     run: Run, drift_project: Path, monkeypatch: pytest.MonkeyPatch, case: str, message: str
 ) -> None:
     monkeypatch.chdir(drift_project)  # where make drift runs
+    message = message.format(min_rows=monitoring(run).min_rows)
     current = Path("recent.csv")
     frame = run.test
     if case == "few-rows":
@@ -361,8 +383,9 @@ def test_bad_input_is_refused_clearly(
         clean.write_text(clean.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     params = Path("params.yaml")
     if case == "bad-params":
-        text = params.read_text(encoding="utf-8").replace("p_value_min: 0.01", "p_value_min: 2")
-        params.write_text(text, encoding="utf-8")
+        raw = yaml.safe_load(params.read_text(encoding="utf-8"))
+        raw["monitoring"]["p_value_min"] = 2
+        params.write_text(yaml.safe_dump(raw), encoding="utf-8")
     if case == "missing-file":
         current = Path("nope.csv")
     with pytest.raises(UserError, match=re.escape(message)) as raised:
@@ -380,11 +403,11 @@ def test_the_command_fails_in_one_line_without_current_data(drift_project: Path)
 
 
 def test_psi_is_zero_for_identical_data_and_grows_with_the_shift(run: Run) -> None:
-    spec, settings = run.model.spec, run.params.monitoring
+    spec, settings = run.model.spec, monitoring(run)
     reference = spec.coerce(run.train)
     same = compare(reference, reference, spec, settings)
     assert all(feature.psi == pytest.approx(0, abs=1e-9) for feature in same.features)
-    name = spec.numeric[0]
+    name = first_numeric(run)
     psis = []
     for sigmas in (0.5, 1, 2):
         moved = reference.copy()

@@ -22,7 +22,7 @@ from gunicorn.glogging import Logger
 
 from ..config import Settings
 from ..errors import UserError
-from ..log import configure_logging
+from ..log import JsonFormatter, configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def gunicorn_logging(level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "{{ cookiecutter.package_name }}.log.JsonFormatter"}},
+        "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
