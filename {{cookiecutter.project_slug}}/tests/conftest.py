@@ -97,24 +97,25 @@ def run(params: Params, tmp_path_factory: pytest.TempPathFactory) -> Run:
     )
 
 
-def first_categorical(run: Run) -> str:
-    """The model's first categorical feature; the test skips for a model without one."""
-    if not run.model.spec.categorical:
+def first_feature(run: Run, kind: str) -> str:
+    """The model's first ``numeric`` or ``categorical`` feature; the test skips for a
+    model without one."""
+    names: list[str] = getattr(run.model.spec, kind)
+    if not names:
+        column = "text" if kind == "categorical" else "number"
         pytest.skip(
-            "checks categorical features, and this data has none: it runs for data "
-            "with a text column (or one listed in features.categorical)"
+            f"checks {kind} features, and this data has none: it runs for data "
+            f"with a {column} column (or one listed in features.{kind})"
         )
-    return run.model.spec.categorical[0]
+    return names[0]
+
+
+def first_categorical(run: Run) -> str:
+    return first_feature(run, "categorical")
 
 
 def first_numeric(run: Run) -> str:
-    """The model's first numeric feature; the test skips for a model without one."""
-    if not run.model.spec.numeric:
-        pytest.skip(
-            "checks numeric features, and this data has none: it runs for data "
-            "with a number column (or one listed in features.numeric)"
-        )
-    return run.model.spec.numeric[0]
+    return first_feature(run, "numeric")
 
 
 def met(gates: dict[str, Gate], metrics: dict[str, Any]) -> dict[str, Gate]:
