@@ -25,7 +25,7 @@ from ..data_processing.validation import as_category_strings, columns_present
 from ..errors import ConfigError, QualityGateError
 from ..files import read_json, read_table, write_json, write_table
 from .artifact import METRICS_FILE, LoadedModel, load_model
-from .train import MODEL_DIR, split_train_test
+from .train import MODEL_DIR, split_positions
 
 REPORTS_DIR = Path("reports")
 METRIC_NAMES = {
@@ -259,7 +259,8 @@ def validate(
 ) -> dict[str, Any]:
     """Evaluate, write metrics, predictions and the figure under ``reports_dir``, apply gates."""
     model = load_model(model_dir)
-    _, test_part = split_train_test(read_table(data_file), params, data_file)
+    frame = read_table(data_file)
+    test_part = frame.take(split_positions(frame, params, data_file)[1])  # held-out rows only
     result, table = evaluate(model, test_part)
     result.update(segment_metrics(model, test_part, params.validate.segments, data_file))
     result["model_version"] = model.version

@@ -38,7 +38,7 @@ from ..data_processing.validation import FeatureSpec
 from ..errors import ConfigError, DataError, QualityGateError
 from ..files import atomic_open, read_table, require_columns, sha256_file, write_json
 from ..model.artifact import LoadedModel, load_model
-from ..model.train import MODEL_DIR, split_train_test
+from ..model.train import MODEL_DIR, split_positions
 from .prediction_log import FILE_SUFFIX, read_prediction_logs
 
 REPORT_DIR = Path("reports/drift")
@@ -200,7 +200,8 @@ def reference_data(
             "differs from the model card); run make pipeline, or pass --reference FILE"
         )
     params = load_params(params_file)
-    train_part, _ = split_train_test(read_table(CLEAN_FILE), params, CLEAN_FILE)
+    frame = read_table(CLEAN_FILE)
+    train_part = frame.take(split_positions(frame, params, CLEAN_FILE)[0])
     return model.spec.coerce(train_part), f"{CLEAN_FILE} (training split)"
 
 

@@ -63,8 +63,12 @@ def build_spec(
     model: LoadedModel, *, invocations_need_key: bool, auth_enabled: bool
 ) -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/Error"}
+
+    def failure(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {JSON: {"schema": error}}}
+
     errors = {
-        str(status): {"description": text, "content": {JSON: {"schema": error}}}
+        str(status): failure(text)
         for status, text in (
             (400, "Malformed body"),
             (413, "Body or batch over the limit"),
@@ -72,9 +76,7 @@ def build_spec(
             (422, "A record breaks the feature schema"),
         )
     }
-    unauthorized = {
-        "401": {"description": "Missing or wrong API key", "content": {JSON: {"schema": error}}}
-    }
+    unauthorized = {"401": failure("Missing or wrong API key")}
     secured: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}] if auth_enabled else []
     predict_body = {
         "required": True,
@@ -138,10 +140,7 @@ def build_spec(
                         },
                     },
                     **errors,
-                    "406": {
-                        "description": "Accept allows neither application/json nor text/csv",
-                        "content": {JSON: {"schema": error}},
-                    },
+                    "406": failure("Accept allows neither application/json nor text/csv"),
                 },
                 secure=invocations_need_key,
                 requestBody={
