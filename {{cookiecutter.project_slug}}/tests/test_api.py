@@ -266,12 +266,32 @@ def test_invocations_speaks_csv_both_ways(client: FlaskClient, run: Run) -> None
     assert len(json_of(response)["predictions"]) == 5
 
 
+def test_a_csv_header_may_name_the_features_in_any_order(
+    client: FlaskClient, row: dict[str, Any]
+) -> None:
+    """Columns follow the header's names, on either parser (a quoted cell takes the
+    csv module's path)."""
+    names = list(row)[::-1]
+    cells = [csv_cell(row[name]) for name in names]
+    quoted = [cell if cell.startswith('"') else f'"{cell}"' for cell in cells]
+    expected = json_of(client.post("/predict", json={"instances": [row]}, headers=AUTH))
+    for line in (cells, quoted):
+        body = csv_header(names) + ",".join(line) + "\n"
+        response = client.post("/invocations", data=body, content_type="text/csv", headers=AUTH)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        assert json_of(response)["predictions"] == expected["predictions"]
+
+
 def csv_cell(value: Any) -> str:
     """A value as a CSV cell: quoted only if it holds a comma, a quote or a line break."""
     text = "" if value is None else str(value)
     if any(char in text for char in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
+
+
+def csv_header(names: list[str]) -> str:
+    return ",".join(map(csv_cell, names)) + "\n"
 
 
 def csv_line(row: dict[str, Any], **changes: str) -> str:
@@ -299,7 +319,8 @@ def test_csv_blank_and_space_cells_are_missing_values(
 def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int, str]]:
     """The cases of ``test_csv_errors_name_the_row_and_column``; those about numbers
     only for a model with a numeric feature."""
-    last = run.model.spec.columns[-1]
+    columns = run.model.spec.columns
+    last = columns[-1]
     good, huge = csv_line(row), '"' + "x" * 140_000 + '"'  # the csv module stops at 128 KiB
     cases = {
         "a value too few": ((good + good.rsplit(",", 1)[0] + "\n").encode(), 422, "rows[1]"),
@@ -307,6 +328,21 @@ def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int
         "an unclosed quote": (good.encode() + csv_line(row, **{last: '"open'}).encode(), 400, ""),
         "a quoted cell over 128 KiB": (csv_line(row, **{last: huge}).encode(), 400, ""),
         "empty": (b"\n\n", 422, "rows"),
+        "a header with an unknown column": (
+            (csv_header([*columns, "colour"]) + good).encode(),
+            422,
+            "header.colour",
+        ),
+        "a header naming a column twice": (
+            (csv_header([*columns, columns[0]]) + good).encode(),
+            422,
+            f"header.{columns[0]}",
+        ),
+        "a header missing a column": (
+            (csv_header(columns[:-1]) + good).encode(),
+            422,
+            f"header.{last}",
+        ),
     }
     if not run.model.spec.numeric:
         return cases
@@ -341,6 +377,9 @@ def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int
         "an unclosed quote",
         "a quoted cell over 128 KiB",
         "empty",
+        "a header with an unknown column",
+        "a header naming a column twice",
+        "a header missing a column",
     ],
 )
 def test_csv_errors_name_the_row_and_column(

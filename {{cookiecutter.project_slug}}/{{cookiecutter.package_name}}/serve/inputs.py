@@ -211,7 +211,7 @@ def _as_trained(values: list[str | None]) -> list[str | None]:
 
 
 def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
-    """CSV rows in feature order, with or without a header row naming the features.
+    """CSV rows in feature order, or in the order a header row names the features.
 
     Plain CSV (no quoting, one value per feature on every line, finite numbers) goes
     through pandas' C parser, about 3x faster; everything else, every error among
@@ -226,8 +226,27 @@ def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     return plain_csv(body, spec, max_rows) or csv_module_batch(text, spec, max_rows)
 
 
-def has_header(cells: list[str], spec: FeatureSpec) -> bool:
-    return [cell.strip() for cell in cells] == spec.columns
+def header_names(cells: list[str], spec: FeatureSpec) -> list[str] | None:
+    """The features a header row names, in the body's order; None for a row of values.
+
+    A row mostly of feature names is a header. It may list the features in any order
+    (columns are then matched by name), but must list each of them exactly once.
+    """
+    names = [cell.strip() for cell in cells]
+    known = set(spec.columns)
+    if 2 * sum(name in known for name in names) <= len(names):
+        return None
+    seen: set[str] = set()
+    for name in names:
+        if name not in known:
+            raise invalid(f"header.{name}", "unknown field")
+        if name in seen:
+            raise invalid(f"header.{name}", "named twice in the header row")
+        seen.add(name)
+    missing = [name for name in spec.columns if name not in seen]
+    if missing:
+        raise invalid(f"header.{missing[0]}", "missing from the header row")
+    return names
 
 
 def plain_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch | None:
@@ -239,7 +258,10 @@ def plain_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch | None:
     # would pad, truncate or skip without a word.
     if width < 2 or b'"' in body or set(map(bytes.count, lines, repeat(b","))) != {width - 1}:
         return None
-    header = has_header(lines[0].decode("utf-8-sig").split(","), spec)
+    names = header_names(lines[0].decode("utf-8-sig").split(","), spec)
+    if names is not None and names != spec.columns:
+        return None  # features in another order: matched by name below
+    header = names is not None
     check_rows(len(lines) - header, max_rows, "rows")
     dtypes = dict.fromkeys(spec.numeric, "float64") | dict.fromkeys(spec.categorical, object)
     try:
@@ -271,17 +293,19 @@ def csv_module_batch(text: str, spec: FeatureSpec, max_rows: int) -> Batch:
         rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
     except csv.Error as error:  # an unclosed quote, a cell over the 128 KiB field limit
         raise RequestError(400, "malformed_csv", f"body is not valid CSV: {error}") from None
-    if rows and has_header(rows[0], spec):
+    names = header_names(rows[0], spec) if rows else None
+    if names is not None:
         rows = rows[1:]
+    order = names or spec.columns
     check_rows(len(rows), max_rows, "rows")
     width = len(spec.columns)
     if set(map(len, rows)) != {width}:
         index = next(i for i, row in enumerate(rows) if len(row) != width)
         raise invalid(
             f"rows[{index}]",
-            f"has {len(rows[index])} values, expected {width} ({', '.join(spec.columns)})",
+            f"has {len(rows[index])} values, expected {width} ({', '.join(order)})",
         )
-    columns = dict(zip(spec.columns, zip(*rows, strict=True), strict=True))
+    columns = dict(zip(order, zip(*rows, strict=True), strict=True))
 
     def where(index: int, name: str) -> str:
         return f"rows[{index}].{name}"

@@ -150,7 +150,8 @@ def build_spec(
                         "text/csv": {
                             "schema": {
                                 "type": "string",
-                                "description": "Rows in feature order; optional header",
+                                "description": "Rows in feature order, or in the order "
+                                "of an optional header row naming each feature once",
                             }
                         },
                     },
