@@ -52,8 +52,9 @@ def atomic_open(target: Path, mode: str = "w") -> Iterator[IO[Any]]:
 
 
 def write_json(path: Path, data: object) -> None:
+    """Pretty UTF-8 JSON, written atomically; column names in any script stay readable."""
     with atomic_open(path) as f:
-        json.dump(data, f, indent=2, sort_keys=False, default=str)
+        json.dump(data, f, indent=2, sort_keys=False, default=str, ensure_ascii=False)
         f.write("\n")
 
 
