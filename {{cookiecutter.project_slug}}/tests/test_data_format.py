@@ -10,7 +10,9 @@ import pytest
 import yaml
 from pandas.api import types as ptypes
 
+from {{ cookiecutter.package_name }}.config import load_params
 from {{ cookiecutter.package_name }}.data_processing.validation import infer_features
+from {{ cookiecutter.package_name }}.errors import ConfigError
 from {{ cookiecutter.package_name }}.files import read_table
 
 from .conftest import PROJECT, Run, first_numeric, run_module
@@ -50,7 +52,7 @@ def test_clean_data_has_targets_and_no_duplicates(run: Run) -> None:
 
 def _write_params(folder: Path, **data: object) -> None:
     params = yaml.safe_load((folder / "params.yaml").read_text(encoding="utf-8"))
-    params["data"].update(data, delimiter=",")
+    params["data"].update({"delimiter": ",", "decimal": ".", **data})
     (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
 
 
@@ -116,6 +118,52 @@ def test_a_byte_order_mark_is_read_as_excel_meant_it(run: Run, project_copy: Pat
         assert result.returncode == 0, result.stderr
     clean = pd.read_csv(project_copy / "data/processed/clean.csv")
     assert set(clean.columns) <= set(_sample(run).columns)
+
+
+INGEST = "{{ cookiecutter.package_name }}.data_processing.ingest"
+
+
+def _float_column(run: Run) -> str:
+    sample = _sample(run)
+    floats = [name for name in run.model.spec.numeric if ptypes.is_float_dtype(sample[name])]
+    if not floats:
+        pytest.skip("no numeric feature with fractions to write with a decimal comma")
+    return floats[0]
+
+
+def test_decimal_commas_read_as_the_numbers_they_are(run: Run, project_copy: Path) -> None:
+    """A European spreadsheet's CSV (';' between fields, 1,5 for one and a half)."""
+    sample = _sample(run)
+    sample.to_csv(project_copy / "plain.csv", index=False)
+    sample.to_csv(project_copy / "european.csv", index=False, sep=";", decimal=",")
+    _write_params(project_copy, source="european.csv", delimiter=";", decimal=",")
+    result = run_module(INGEST, cwd=project_copy)
+    assert result.returncode == 0, result.stderr
+    raw = read_table(project_copy / "data/raw/dataset.csv")
+    pd.testing.assert_frame_equal(raw, read_table(project_copy / "plain.csv"))
+
+
+def test_decimal_commas_read_as_text_are_pointed_out(run: Run, project_copy: Path) -> None:
+    column = _float_column(run)
+    _sample(run).to_csv(project_copy / "european.csv", index=False, sep=";", decimal=",")
+    _write_params(project_copy, source="european.csv", delimiter=";")  # decimal "." kept
+    result = run_module(INGEST, cwd=project_copy)
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "data.decimal" in line]
+    assert [line for line in warned if f"column {column!r}" in line], result.stderr
+    assert all("set data.decimal: ','" in line for line in warned)
+
+
+@pytest.mark.parametrize(
+    ("decimal", "delimiter", "rule"),
+    [(";", ";", "must be '.' or ','"), (",", ",", "must differ from data.delimiter")],
+)
+def test_a_decimal_mark_is_a_point_or_a_comma_unlike_the_delimiter(
+    decimal: str, delimiter: str, rule: str
+) -> None:
+    overrides = {"data.decimal": decimal, "data.delimiter": delimiter}
+    with pytest.raises(ConfigError, match=f"data.decimal={decimal!r}: {rule}"):
+        load_params(PROJECT / "params.yaml", overrides=overrides)
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))

@@ -148,12 +148,20 @@ class DataParams:
     target: str
     task: Task
     delimiter: str = ","
+    decimal: str = "."
     test_size: float = 0.2
     seed: int = 42
 
     def __post_init__(self) -> None:
         if not 0 < self.test_size < 1:
             raise ConfigError(f"params: data.test_size={self.test_size}: must be between 0 and 1")
+        if self.decimal not in (".", ","):
+            raise ConfigError(f"params: data.decimal={self.decimal!r}: must be '.' or ','")
+        if self.decimal == self.delimiter:
+            raise ConfigError(
+                f"params: data.decimal={self.decimal!r}: must differ from data.delimiter "
+                "(numbers like 1,5 come with delimiter ';')"
+            )
 
 
 @dataclass(frozen=True)

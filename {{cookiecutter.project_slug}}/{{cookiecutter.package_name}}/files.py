@@ -92,7 +92,7 @@ def read_header(path: Path, delimiter: str = ",") -> list[str]:
     return columns
 
 
-def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
+def read_table(path: Path, delimiter: str = ",", decimal: str = ".") -> pd.DataFrame:
     """Read a CSV or Parquet file, or raise ``DataError`` naming the file and the problem."""
     import pandas as pd
 
@@ -100,7 +100,9 @@ def read_table(path: Path, delimiter: str = ",") -> pd.DataFrame:
     if path.suffix.lower() in {".parquet", ".pq"}:
         return _read_parquet(path)
     try:
-        frame = pd.read_csv(path, sep=delimiter, na_values=NA_VALUES, keep_default_na=True)
+        frame = pd.read_csv(
+            path, sep=delimiter, decimal=decimal, na_values=NA_VALUES, keep_default_na=True
+        )
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None
     except (pd.errors.ParserError, csv.Error) as error:

@@ -1,36 +1,65 @@
 """Bring the configured data source into data/raw/ (DVC stage ``ingest``).
 
-A comma-separated CSV is copied byte for byte; Parquet or another delimiter is
-converted to CSV. Either way the file is checked first: readable, not empty,
+A comma-separated CSV with decimal points is copied byte for byte; Parquet, another
+delimiter or decimal commas (``data.delimiter: ";"``, ``data.decimal: ","``) are
+converted to that form. Either way the file is checked first: readable, not empty,
 and with the target column from params.yaml.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import cli
 from ..config import Params, load_params
 from ..files import atomic_path, read_header, read_table, require_columns, write_table
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RAW_FILE = Path("data/raw/dataset.csv")
+DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 log = logging.getLogger(__name__)
 
 
+def warn_decimal_commas(frame: pd.DataFrame, source: Path) -> None:
+    """Numbers written 1,5 read as text and would train as categories: say how to fix it."""
+    import pandas as pd
+
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if values.empty or pd.api.types.is_numeric_dtype(values):
+            continue
+        sample = values.astype(str).str.strip().head(1000)
+        if sample.str.fullmatch(DECIMAL_COMMA).mean() >= 0.9:
+            log.warning(
+                "params: data.decimal: column %r of %s holds numbers with a decimal comma "
+                "(such as %r), read as text; set data.decimal: ',' in params.yaml",
+                column,
+                source,
+                sample.iloc[0],
+            )
+
+
 def ingest(params: Params, destination: Path = RAW_FILE) -> Path:
     source, target = params.data.source, params.data.target
-    if source.suffix.lower() == ".csv" and params.data.delimiter == ",":
+    plain_csv = params.data.delimiter == "," and params.data.decimal == "."
+    if source.suffix.lower() == ".csv" and plain_csv:
         columns = read_header(source)
         require_columns(source, columns, [target], "target")
         with atomic_path(destination) as tmp:
             shutil.copyfile(source, tmp)
         log.info("ingested %s: %d columns, copied -> %s", source, len(columns), destination)
     else:
-        frame = read_table(source, params.data.delimiter)
+        frame = read_table(source, params.data.delimiter, params.data.decimal)
         require_columns(source, list(frame.columns), [target], "target")
+        if params.data.decimal == ".":
+            warn_decimal_commas(frame, source)
         write_table(frame, destination)
         log.info(
             "ingested %s: %d rows, %d columns, converted -> %s", source, *frame.shape, destination
