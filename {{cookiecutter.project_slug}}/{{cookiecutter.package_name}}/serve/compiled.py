@@ -2,8 +2,9 @@
 
 scikit-learn spends milliseconds per call on checks and bookkeeping, however few
 rows it gets; a one-row request pays that in full. The preprocessing that
-``build_preprocessor`` makes works column by column (impute, scale, one-hot): a
-numeric column is the scaler's own ``(x - mean_) / scale_`` (bit-identical, since a
+``build_preprocessor`` makes works column by column (impute, scale, one-hot; or
+numbers passed through and categories as ordinal codes): a numeric column is the
+scaler's own ``(x - mean_) / scale_`` or the number itself (bit-identical, since a
 tree compares values with thresholds), a categorical column a lookup table *read
 off the fitted transformer by probing it*, not re-implemented. A linear model's
 scores are one matrix product of its public ``coef_``. At start-up each replayed
@@ -15,6 +16,7 @@ with scikit-learn.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,7 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ..model.artifact import LoadedModel
 from .inputs import Batch
@@ -121,9 +123,13 @@ class CompiledPreprocessor:
         if n:
             numeric_steps = transformer.named_transformers_["numeric"]
             step_types = [type(step) for _, step in getattr(numeric_steps, "steps", [])]
-            if step_types not in ([SimpleImputer], [SimpleImputer, StandardScaler]):
+            passthrough = _is_identity(numeric_steps)
+            if not passthrough and step_types not in (
+                [SimpleImputer],
+                [SimpleImputer, StandardScaler],
+            ):
                 raise _UnsupportedError(f"numeric steps {step_types} are not imputer [+ scaler]")
-            scaler = numeric_steps.steps[-1][1]
+            scaler = None if passthrough else numeric_steps.steps[-1][1]
             if isinstance(scaler, StandardScaler):
                 # The scaler's own arithmetic, so tree models see bit-identical values.
                 center = scaler.mean_ if scaler.mean_ is not None else center
@@ -138,7 +144,10 @@ class CompiledPreprocessor:
             probes = [*categories, UNKNOWN, None]
             rows = [{**base, name: value} for value in probes]
             out = transformer.transform(_frame(rows, spec))[:, n:]
-            varying = np.flatnonzero(np.ptp(out, axis=0) > 0)
+            # Output columns that change with the category (NaN, for a missing or
+            # unknown ordinal code, equals NaN here).
+            same = (out == out[0]) | (np.isnan(out) & np.isnan(out[0]))
+            varying = np.flatnonzero(~same.all(axis=0))
             if varying.size == 0:
                 raise _UnsupportedError(f"feature {name!r} does not change the output")
             first, last = int(varying.min()), int(varying.max())
@@ -150,10 +159,14 @@ class CompiledPreprocessor:
         return cls(numeric, center, divide, fill, tables, width)
 
     def _difference(self, model: LoadedModel, seed: int) -> float:
-        """Largest gap to scikit-learn on random rows, with missing and unknown values."""
+        """Largest gap to scikit-learn on random rows, with missing and unknown values;
+        infinite where one side has NaN and the other a number."""
         batch = probe_batch(model, seed)
         expected = model.pipeline.named_steps["preprocess"].transform(batch.frame())
-        return float(np.max(np.abs(self.transform(batch) - expected)))
+        got = self.transform(batch)
+        if not np.array_equal(np.isnan(got), np.isnan(expected)):
+            return math.inf
+        return float(np.max(np.abs(np.where(np.isnan(got), 0.0, got - expected)), initial=0.0))
 
 
 def probe_batch(model: LoadedModel, seed: int, rows: int = 200) -> Batch:
@@ -212,6 +225,13 @@ def linear_head(model: LoadedModel, features: np.ndarray) -> Head | None:
         log.warning("linear fast path off: differs from scikit-learn")
         return None
     return head
+
+
+def _is_identity(step: Any) -> bool:
+    """A ``"passthrough"`` block, as given or as scikit-learn stores it once fitted."""
+    if isinstance(step, str):
+        return step == "passthrough"
+    return isinstance(step, FunctionTransformer) and step.func is None
 
 
 class _UnsupportedError(Exception):
