@@ -78,8 +78,8 @@ cut -f2- "$work/warm-$rounds.log" | sed -n '/slowest .* durations/,/passed\|fail
 echo
 echo "| step | cold median s | warm median s |"
 echo "|---|---:|---:|"
-for step in "bake the defaults" "make install" "make pipeline" "make test" \
-    "make serve, then one prediction" total; do
+# The steps in the order the demo announced them (whichever version of it ran).
+cut -f3 "$results" | awk '$0 != "(start)" && !seen[$0]++' | while IFS= read -r step; do
     row="| $step |"
     for mode in cold warm; do
         median=$(awk -F'\t' -v m="$mode" -v s="$step" '$1 == m && $3 == s { print $4 }' "$results" |
