@@ -100,11 +100,12 @@ def image(project: Path, package: str) -> Iterator[str]:
         remove("image", [tag])
 
 
-def start(image: str, project: Path, name: str) -> str:
+def start(image: str, project: Path, name: str, port: int = 8080, *env: str) -> str:
     """Run ``<image> serve`` like SageMaker; returns the base URL once /ping answers.
 
-    Only the health-check interval is shortened (the image's is 30 s); the check
-    itself is the image's HEALTHCHECK command.
+    The container is expected on ``port``, with ``env`` (``KEY=value``) set. Only the
+    health-check interval is shortened (the image's is 30 s); the check itself is the
+    image's HEALTHCHECK command.
     """
     docker(
         "run",
@@ -114,17 +115,18 @@ def start(image: str, project: Path, name: str) -> str:
         "--label",
         LABEL,
         "--publish",
-        "127.0.0.1::8080",
+        f"127.0.0.1::{port}",
         "--volume",
         f"{project / 'models'}:/opt/ml/model:ro",
         "--env",
         f"API_KEYS={API_KEY}",
+        *(part for pair in env for part in ("--env", pair)),
         "--health-interval",
         "1s",
         image,
         "serve",
     )
-    host_port = docker("port", name, "8080/tcp").stdout.split()[0]
+    host_port = docker("port", name, f"{port}/tcp").stdout.split()[0]
     url = f"http://{host_port}"
     wait_for_http(f"{url}/ping", name, timeout=60)
     return url
@@ -223,8 +225,8 @@ def test_server_runs_as_an_unprivileged_user(container: tuple[str, str]) -> None
     assert "0" not in uids, f"the server runs with uids {uids}"
 
 
-def test_healthcheck_reports_healthy(container: tuple[str, str]) -> None:
-    name = container[0]
+def wait_healthy(name: str) -> dict[str, Any]:
+    """The container's health once its HEALTHCHECK passes; fails the test if it does not."""
     deadline = time.monotonic() + 60
     while True:
         health = json.loads(docker("inspect", "-f", "{{json .State.Health}}", name).stdout)
@@ -234,6 +236,25 @@ def test_healthcheck_reports_healthy(container: tuple[str, str]) -> None:
             pytest.fail(f"health check: {health['Status']}, last results {health['Log'][-2:]}")
         time.sleep(0.5)
     assert health["Log"][-1]["ExitCode"] == 0
+    return health
+
+
+def test_healthcheck_reports_healthy(container: tuple[str, str]) -> None:
+    wait_healthy(container[0])
+
+
+def test_an_inference_pipeline_port_is_honoured(image: str, project: Path) -> None:
+    """In a SageMaker inference pipeline the container listens on SAGEMAKER_BIND_TO_PORT
+    and says so with a label; its health check follows the port."""
+    labels = json.loads(docker("inspect", "-f", "{{json .Config.Labels}}", image).stdout)
+    assert labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true"
+    name = unique_name("template-test-bind")
+    try:
+        url = start(image, project, name, 9091, "SAGEMAKER_BIND_TO_PORT=9091")
+        assert request(f"{url}/ping")[0] == 200
+        wait_healthy(name)
+    finally:
+        remove("container", [name])
 
 
 def test_container_stops_cleanly_on_sigterm(image: str, project: Path) -> None:

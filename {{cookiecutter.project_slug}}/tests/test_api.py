@@ -203,6 +203,19 @@ def test_columns_and_records_give_the_same_answer(client: FlaskClient, run: Run)
     assert len(json_of(by_columns)["predictions"]) == len(sent)
 
 
+@pytest.mark.parametrize(
+    ("env", "port"),
+    [
+        ({}, 8080),
+        ({"PORT": "9000"}, 9000),
+        ({"PORT": "8080", "SAGEMAKER_BIND_TO_PORT": "9001"}, 9001),
+    ],
+)
+def test_the_port_is_sagemakers_when_it_names_one(env: dict[str, str], port: int) -> None:
+    """A container of a SageMaker inference pipeline listens on SAGEMAKER_BIND_TO_PORT."""
+    assert Settings.from_env(env, dotenv=Path("/nonexistent")).port == port
+
+
 def test_fast_path_replays_the_pipeline_exactly(run: Run) -> None:
     from {{ cookiecutter.package_name }}.serve.compiled import CompiledPreprocessor
     from {{ cookiecutter.package_name }}.serve.predictor import Predictor

@@ -77,6 +77,11 @@ class Settings:
             name = item.name.upper()
             if name in values:
                 kwargs[item.name] = _parse_setting(name, values[name], hints[item.name])
+        bind = values.get("SAGEMAKER_BIND_TO_PORT")
+        if bind:
+            # Set by SageMaker for a container of an inference pipeline, which must
+            # listen there instead of on 8080 (the image sets PORT=8080).
+            kwargs["port"] = _parse_setting("SAGEMAKER_BIND_TO_PORT", bind, int)
         return cls(**kwargs)
 
 
