@@ -614,6 +614,11 @@ def error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[Any, int, str]
         "too many rows": ({"instances": [row] * (MAX_ROWS + 1)}, 413, "instances"),
         "two shapes": ({"instances": [row], "columns": columns}, 422, "instances"),
         "unknown column": ({"columns": {**columns, other: ["red"]}}, 422, f"columns.{other}"),
+        "a very long unknown field": (
+            {"instances": [_with(row, **{"x" * 10_000: 1})]},
+            422,
+            f"instances[0].{'x' * 61}...",
+        ),
         "missing column": (
             {"columns": {k: v for k, v in columns.items() if k != first}},
             422,
@@ -671,6 +676,7 @@ def error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[Any, int, str]
         "too many rows",
         "two shapes",
         "unknown column",
+        "a very long unknown field",
         "missing column",
         "column not a list",
         "columns of unequal length",

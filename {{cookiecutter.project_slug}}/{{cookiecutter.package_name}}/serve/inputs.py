@@ -44,6 +44,11 @@ def invalid(field: str, message: str) -> RequestError:
     return RequestError(422, "invalid_input", f"{field}: {message}", field)
 
 
+def sent_name(name: str, limit: int = 64) -> str:
+    """A field name the client sent, shortened for an error: the body is never echoed."""
+    return name if len(name) <= limit else name[: limit - 3] + "..."
+
+
 def parse_json(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     """A JSON body to checked rows, from either of two shapes.
 
@@ -125,7 +130,7 @@ def columns_to_batch(columns: Any, spec: FeatureSpec, max_rows: int) -> Batch:
         raise invalid("columns", "must be an object with one list of values per feature")
     unknown = [name for name in columns if name not in spec.columns]
     if unknown:
-        raise invalid(f"columns.{unknown[0]}", "unknown field")
+        raise invalid(f"columns.{sent_name(unknown[0])}", "unknown field")
     for name in spec.columns:
         if name not in columns:
             raise invalid(f"columns.{name}", MISSING_RULE)
@@ -151,7 +156,7 @@ def _explain_record_shape(records: list[Any], expected: list[str]) -> RequestErr
             return invalid(where, "must be an object of feature values")
         unknown = [name for name in record if name not in keys]
         if unknown:
-            return invalid(f"{where}.{unknown[0]}", "unknown field")
+            return invalid(f"{where}.{sent_name(unknown[0])}", "unknown field")
         missing = [name for name in expected if name not in record]
         if missing:
             return invalid(f"{where}.{missing[0]}", MISSING_RULE)
@@ -239,9 +244,9 @@ def header_names(cells: list[str], spec: FeatureSpec) -> list[str] | None:
     seen: set[str] = set()
     for name in names:
         if name not in known:
-            raise invalid(f"header.{name}", "unknown field")
+            raise invalid(f"header.{sent_name(name)}", "unknown field")
         if name in seen:
-            raise invalid(f"header.{name}", "named twice in the header row")
+            raise invalid(f"header.{sent_name(name)}", "named twice in the header row")
         seen.add(name)
     missing = [name for name in spec.columns if name not in seen]
     if missing:
