@@ -330,6 +330,54 @@ def csv_cell(value: Any) -> str:
     return text
 
 
+def jsonlines(rows: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def test_invocations_speak_json_lines_both_ways(client: FlaskClient, run: Run) -> None:
+    """SageMaker batch transform's other line format: a record per line in, an object
+    per record out, with the same answers as JSON."""
+    sent = records(run.test.head(5), run)
+    as_json = json_of(client.post("/predict", json={"instances": sent}, headers=AUTH))
+    response = client.post(
+        "/invocations",
+        data=jsonlines(sent) + b"\n",  # a blank line, as a split file may end
+        content_type="application/jsonlines",
+        headers={**AUTH, "Accept": "application/jsonlines"},
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/jsonlines"
+    answers = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    assert [answer["prediction"] for answer in answers] == as_json["predictions"]
+    if run.params.is_classifier:
+        names = [str(label) for label in as_json["classes"]]
+        for answer, probabilities in zip(answers, as_json["probabilities"], strict=True):
+            assert list(answer["probabilities"]) == names
+            assert list(answer["probabilities"].values()) == probabilities
+    as_csv = client.post(
+        "/invocations", data=jsonlines(sent), content_type="application/jsonlines", headers=AUTH
+    )
+    assert json_of(as_csv)["predictions"] == as_json["predictions"]
+
+
+def test_json_lines_errors_name_the_line(
+    client: FlaskClient, run: Run, row: dict[str, Any]
+) -> None:
+    other = not_a_feature(run)
+    cases = {
+        jsonlines([row]) + b"{not json\n": (400, "lines[1] is not valid JSON"),
+        jsonlines([row]) + b"[1, 2]\n": (422, "lines[1]: must be an object"),
+        jsonlines([{**row, other: "red"}]): (422, f"lines[0].{other}: unknown field"),
+        b"\n\n": (422, "lines: empty batch"),
+    }
+    for body, (status, message) in cases.items():
+        response = client.post(
+            "/invocations", data=body, content_type="application/jsonlines", headers=AUTH
+        )
+        assert response.status_code == status, body
+        assert json_of(response)["error"]["message"].startswith(message), body
+
+
 def csv_header(names: list[str]) -> str:
     return ",".join(map(csv_cell, names)) + "\n"
 
@@ -768,6 +816,8 @@ def test_body_errors(
         ("text/csv;q=0, application/json", "application/json"),
         ("text/csv;q=0.9, application/json", "application/json"),
         ("text/*", "text/csv"),
+        ("application/jsonlines", "application/jsonlines"),
+        ("application/jsonlines, text/csv;q=0.5", "application/jsonlines"),
         ("*/*", "application/json"),
         ("", "application/json"),
     ],

@@ -16,6 +16,7 @@ import secrets
 import time
 from typing import Any
 
+import numpy as np
 import orjson
 from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -26,13 +27,13 @@ from ..log import request_id
 from ..model.artifact import LoadedModel, load_model
 from ..monitoring.prediction_log import PredictionLog
 from .auth import KeyStore, presented_key
-from .inputs import Batch, RequestError, parse_csv, parse_json
+from .inputs import JSON_LINES, Batch, RequestError, parse_csv, parse_json, parse_jsonlines
 from .metrics import Metrics
 from .openapi import build_spec
 from .predictor import Predictor
 
 OPEN_ROUTES = frozenset({"/ping", "/health"})
-ANSWER_TYPES = ("application/json", "text/csv")  # of /invocations, by preference
+ANSWER_TYPES = ("application/json", "text/csv", JSON_LINES)  # of /invocations, by preference
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,24 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(
         orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status, mimetype="application/json"
     )
+
+
+def jsonlines_response(result: dict[str, Any]) -> Response:
+    """One JSON object per record: its prediction and, for a classifier, the
+    probability of each class by name."""
+    predictions = np.asarray(result["predictions"]).tolist()
+    if "probabilities" in result:
+        names = [str(label) for label in result["classes"]]
+        rows: Any = (
+            {"prediction": prediction, "probabilities": dict(zip(names, row, strict=True))}
+            for prediction, row in zip(
+                predictions, np.asarray(result["probabilities"]).tolist(), strict=True
+            )
+        )
+    else:
+        rows = ({"prediction": prediction} for prediction in predictions)
+    body = b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
+    return Response(body, 200, mimetype=JSON_LINES)
 
 
 def error_response(error: RequestError) -> Response:
@@ -209,20 +228,26 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
         accept = wanted.best_match(ANSWER_TYPES) if wanted else ANSWER_TYPES[0]
         if accept is None:
             raise RequestError(
-                406, "not_acceptable", "Accept must allow application/json or text/csv"
+                406, "not_acceptable", f"Accept must allow one of {', '.join(ANSWER_TYPES)}"
             )
         body = read_body(request)
         if content_type == "application/json":
             batch = parse_json(body, model.spec, settings.max_rows)
         elif content_type == "text/csv":
             batch = parse_csv(body, model.spec, settings.max_rows)
+        elif content_type == JSON_LINES:
+            batch = parse_jsonlines(body, model.spec, settings.max_rows)
         else:
-            raise RequestError(415, "unsupported_media_type", "send application/json or text/csv")
+            raise RequestError(
+                415, "unsupported_media_type", f"send one of {', '.join(ANSWER_TYPES)}"
+            )
         result = run(batch)
         if accept == "text/csv":
             out = io.StringIO()
             csv.writer(out, lineterminator="\n").writerows([p] for p in result["predictions"])
             return Response(out.getvalue(), 200, mimetype="text/csv")
+        if accept == JSON_LINES:
+            return jsonlines_response(result)
         return json_response(result)
 
     @app.get("/model")

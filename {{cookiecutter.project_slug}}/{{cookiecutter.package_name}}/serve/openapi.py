@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..model.artifact import LoadedModel
+from .inputs import JSON_LINES
 
 JSON = "application/json"
 
@@ -130,17 +131,24 @@ def build_spec(
         },
         "/invocations": {
             "post": op(
-                "SageMaker inference: JSON or CSV in, JSON or CSV out (Accept)",
+                "SageMaker inference: JSON, CSV or JSON Lines in and out (Accept)",
                 {
                     "200": {
                         "description": "Predictions",
                         "content": {
                             JSON: {"schema": {"$ref": "#/components/schemas/Prediction"}},
                             "text/csv": {"schema": {"type": "string"}},
+                            JSON_LINES: {
+                                "schema": {
+                                    "type": "string",
+                                    "description": "One object per record: prediction, and "
+                                    "for a classifier probabilities by class",
+                                }
+                            },
                         },
                     },
                     **errors,
-                    "406": failure("Accept allows neither application/json nor text/csv"),
+                    "406": failure("Accept allows none of JSON, CSV and JSON Lines"),
                 },
                 secure=invocations_need_key,
                 requestBody={
@@ -152,6 +160,12 @@ def build_spec(
                                 "type": "string",
                                 "description": "Rows in feature order, or in the order "
                                 "of an optional header row naming each feature once",
+                            }
+                        },
+                        JSON_LINES: {
+                            "schema": {
+                                "type": "string",
+                                "description": "One record object per line",
                             }
                         },
                     },
