@@ -212,7 +212,13 @@ def main() -> None:
     paths = {"project": "/predict", "bare": "/predict", "mlflow": "/invocations"}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
     memory: dict[str, float] = {}
-    batch: dict[str, list[float]] = {"json": [], "columns": [], "csv": [], "in-process": []}
+    batch: dict[str, list[float]] = {
+        "json": [],
+        "columns": [],
+        "csv": [],
+        "jsonlines": [],
+        "in-process": [],
+    }
 
     with ExitStack() as stack:
         pids = {
@@ -241,12 +247,16 @@ def main() -> None:
         columns = {name: [record[name] for record in records] for name in model.spec.columns}
         columns_body = json.dumps({"columns": columns}).encode()
         csv_body = rows.to_csv(index=False, header=False).encode()
+        jsonlines_body = b"".join(json.dumps(record).encode() + b"\n" for record in records)
         x = model.features(rows)
         base = f"http://127.0.0.1:{ports['project']}"
         for _ in range(args.batch_rounds):
             batch["json"].append(post(f"{base}/predict", json_body, "application/json"))
             batch["columns"].append(post(f"{base}/predict", columns_body, "application/json"))
             batch["csv"].append(post(f"{base}/invocations", csv_body, "text/csv"))
+            batch["jsonlines"].append(
+                post(f"{base}/invocations", jsonlines_body, "application/jsonlines")
+            )
             started = time.perf_counter()
             model.pipeline.predict(x)
             batch["in-process"].append(time.perf_counter() - started)
@@ -293,6 +303,7 @@ def report(results: dict, batch: dict, memory: dict, args: argparse.Namespace) -
         ("json", "POST /predict, JSON records"),
         ("columns", "POST /predict, JSON columns"),
         ("csv", "POST /invocations, CSV"),
+        ("jsonlines", "POST /invocations, JSON Lines"),
     ):
         rate = rows / statistics.median(batch[kind])
         ratio = statistics.median(
