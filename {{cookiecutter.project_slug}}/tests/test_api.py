@@ -360,6 +360,27 @@ def test_invocations_speak_json_lines_both_ways(client: FlaskClient, run: Run) -
     assert json_of(as_csv)["predictions"] == as_json["predictions"]
 
 
+def test_json_lines_answers_keep_any_label_and_every_digit() -> None:
+    """The answer is assembled from one serialisation per array: labels with commas,
+    brackets or quotes and numbers at the edges of float64 come out as they went in."""
+    from {{ cookiecutter.package_name }}.serve.app import jsonlines_response
+
+    odd = 'x"],['
+    result = {
+        "predictions": ["a,],[b", "c"],
+        "classes": [odd, "c"],
+        "probabilities": np.array([[0.25, 0.75], [1e-300, 1.0]]),
+    }
+    lines = jsonlines_response(result).get_data().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"prediction": "a,],[b", "probabilities": {odd: 0.25, "c": 0.75}},
+        {"prediction": "c", "probabilities": {odd: 1e-300, "c": 1.0}},
+    ]
+    numbers = np.array([1.5, -2e-7, 1.7976931348623157e308])
+    lines = jsonlines_response({"predictions": numbers}).get_data().splitlines()
+    assert [json.loads(line)["prediction"] for line in lines] == numbers.tolist()
+
+
 def test_json_lines_errors_name_the_line(
     client: FlaskClient, run: Run, row: dict[str, Any]
 ) -> None:
