@@ -34,6 +34,7 @@ from .predictor import Predictor
 
 OPEN_ROUTES = frozenset({"/ping", "/health"})
 ANSWER_TYPES = ("application/json", "text/csv", JSON_LINES)  # of /invocations, by preference
+PARSERS = {"application/json": parse_json, "text/csv": parse_csv, JSON_LINES: parse_jsonlines}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 log = logging.getLogger(__name__)
@@ -242,17 +243,10 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
                 406, "not_acceptable", f"Accept must allow one of {', '.join(ANSWER_TYPES)}"
             )
         body = read_body(request)
-        if content_type == "application/json":
-            batch = parse_json(body, model.spec, settings.max_rows)
-        elif content_type == "text/csv":
-            batch = parse_csv(body, model.spec, settings.max_rows)
-        elif content_type == JSON_LINES:
-            batch = parse_jsonlines(body, model.spec, settings.max_rows)
-        else:
-            raise RequestError(
-                415, "unsupported_media_type", f"send one of {', '.join(ANSWER_TYPES)}"
-            )
-        result = run(batch)
+        parse = PARSERS.get(content_type)
+        if parse is None:
+            raise RequestError(415, "unsupported_media_type", f"send one of {', '.join(PARSERS)}")
+        result = run(parse(body, model.spec, settings.max_rows))
         if accept == "text/csv":
             out = io.StringIO()
             csv.writer(out, lineterminator="\n").writerows([p] for p in result["predictions"])
