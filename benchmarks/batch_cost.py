@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import bake_and_train, machine
+from common import bake_and_train, machine, run_worker
 
 ROWS, REPEATS = 10_000, 15
 
@@ -104,15 +103,7 @@ def main() -> None:
         return
     print(f"machine: {machine()}; {time.strftime('%Y-%m-%d')}")
     project = bake_and_train(Path(tempfile.mkdtemp(prefix="batch-cost-")))
-    runs = []
-    for _ in range(args.rounds):
-        done = subprocess.run(
-            [sys.executable, __file__, "--worker", str(project)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    runs = [run_worker(__file__, project) for _ in range(args.rounds)]
     print(f"\n{ROWS:,} rows, {args.rounds} processes, median of their medians\n")
     print("| step | ms |")
     print("| --- | ---: |")

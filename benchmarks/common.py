@@ -3,6 +3,7 @@ a baked and trained project to serve."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -74,3 +75,14 @@ def bake_and_train(work: Path, template: Path = TEMPLATE) -> Path:
     make = ["make", "pipeline", f"VENV={sys.prefix}"]
     subprocess.run(make, cwd=project, check=True, capture_output=True)
     return project
+
+
+def run_worker(script: str, project: Path) -> dict[str, float]:
+    """``script --worker project`` in a fresh process; the JSON on its last line of output."""
+    done = subprocess.run(
+        [sys.executable, script, "--worker", str(project)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))

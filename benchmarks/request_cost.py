@@ -19,14 +19,13 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from common import API_KEY, ONE_ROW, TEMPLATE, bake_and_train, machine
+from common import API_KEY, ONE_ROW, TEMPLATE, bake_and_train, machine, run_worker
 
 CALLS, REPEATS, WARMUP = 5000, 5, 2000
 
@@ -116,13 +115,7 @@ def main() -> None:
     results: list[list[dict[str, float]]] = [[] for _ in projects]
     for _ in range(args.rounds):
         for project, runs in zip(projects, results, strict=True):
-            done = subprocess.run(
-                [sys.executable, __file__, "--worker", str(project)],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            runs.append(run_worker(__file__, project))
     print(f"\n{args.rounds} processes per template, interleaved; medians\n")
     print("| template | one-row /predict µs | bare route µs | bare / predict |")
     print("| --- | ---: | ---: | ---: |")
