@@ -102,7 +102,12 @@ def _split_and_coerce(pkg: dict[str, Any], params: Any, data_file: Path) -> tupl
 
 def _bare_fit(pkg: dict[str, Any], params: Any, family: str, spec: Any, x: Any, y: Any) -> None:
     estimator = pkg["train"].make_estimator(family, params)
-    pipeline = pkg["preprocessing"].build_pipeline(spec, params.preprocessing, estimator)
+    preprocessing = pkg["preprocessing"]
+    if hasattr(preprocessing, "most_categories"):  # the pipeline train() builds, cap decided alike
+        most = preprocessing.most_categories(x, spec)
+        pipeline = preprocessing.build_pipeline(spec, params.preprocessing, estimator, most)
+    else:  # an older template
+        pipeline = preprocessing.build_pipeline(spec, params.preprocessing, estimator)
     pipeline.fit(x, y)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -12,12 +13,22 @@ from typing import Any
 import numpy as np
 import pytest
 import sklearn
+from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import load_params
+from {{ cookiecutter.package_name }}.data_processing.preprocessing import (
+    build_pipeline,
+    most_categories,
+)
 from {{ cookiecutter.package_name }}.errors import ConfigError, DataError, ModelError
 from {{ cookiecutter.package_name }}.files import sha256_file
 from {{ cookiecutter.package_name }}.model.artifact import METADATA_FILE, load_model
-from {{ cookiecutter.package_name }}.model.train import features_and_target, fit, search
+from {{ cookiecutter.package_name }}.model.train import (
+    features_and_target,
+    fit,
+    make_estimator,
+    search,
+)
 from {{ cookiecutter.package_name }}.model.validate import check_gates
 
 from .conftest import FAST, PROJECT, Run
@@ -68,6 +79,38 @@ def test_predictions_are_deterministic(run: Run) -> None:
     again, _ = fit(run.params, run.train, run.clean_file)
     x = run.model.features(run.test)
     assert np.array_equal(again.predict(x), run.model.pipeline.predict(x))
+
+
+def _category_encoder(pipeline: Pipeline) -> Any:
+    block = pipeline.named_steps["preprocess"].named_transformers_["categorical"]
+    return block[-1] if isinstance(block, Pipeline) else block
+
+
+@pytest.mark.parametrize("family", ["linear", "hist_gradient_boosting"])
+def test_the_category_cap_applies_only_where_a_column_reaches_it(run: Run, family: str) -> None:
+    """Below preprocessing.max_categories the cap groups nothing, so training leaves it
+    off (scikit-learn counts every value in Python to apply it): the model predicts
+    exactly as with the cap, unseen categories included. A column that reaches the cap
+    still has its rarest values grouped."""
+    spec, x, y = features_and_target(run.train, run.params, run.clean_file)
+    most = most_categories(x, spec)
+    limit = run.params.preprocessing.max_categories
+    assert limit is not None
+    assert 2 < most < limit, "the sample has a few categories in each column"
+    estimator = make_estimator(family, run.params)
+    capped = build_pipeline(spec, run.params.preprocessing, estimator).fit(x, y)
+    free = build_pipeline(spec, run.params.preprocessing, estimator, most).fit(x, y)
+    assert _category_encoder(capped).max_categories == limit
+    assert _category_encoder(free).max_categories is None
+    rows = run.model.features(run.test)
+    first = spec.categorical[0]
+    rows[first] = ["never seen in training", *rows[first][1:]]
+    assert np.array_equal(free.predict(rows), capped.predict(rows))
+
+    tight = dataclasses.replace(run.params.preprocessing, max_categories=most)
+    grouped = build_pipeline(spec, tight, estimator, most).fit(x, y)
+    assert _category_encoder(grouped).max_categories == most
+    assert any(c is not None for c in _category_encoder(grouped).infrequent_categories_)
 
 
 def test_save_and_load_give_the_same_predictions(run: Run) -> None:

@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 from .. import cli
 from ..config import Params, load_params, to_dict
 from ..data_processing.cleaning import CLEAN_FILE
-from ..data_processing.preprocessing import build_pipeline
+from ..data_processing.preprocessing import build_pipeline, most_categories
 from ..data_processing.validation import FeatureSpec, infer_features
 from ..errors import ConfigError, DataError
 from ..files import read_table, sha256_file
@@ -184,15 +184,21 @@ def features_and_target(
     return spec, spec.coerce(frame), frame[params.data.target]
 
 
-def search(spec: FeatureSpec, x: pd.DataFrame, y: pd.Series, params: Params) -> list[Candidate]:
-    """Cross-validate every model family; one ``Candidate`` per family."""
+def search(
+    spec: FeatureSpec, x: pd.DataFrame, y: pd.Series, params: Params, most: int | None = None
+) -> list[Candidate]:
+    """Cross-validate every model family; one ``Candidate`` per family. ``most``: the
+    ``most_categories`` of ``x``, computed once by the caller (None computes it here)."""
+    if most is None:
+        most = most_categories(x, spec)
     settings = params.train
     scoring = settings.scoring or DEFAULT_SCORING[params.data.task]
     splitter = StratifiedKFold if params.is_classifier else KFold
     # Every family and grid is checked before the first fit, not minutes into a search.
     planned = []
     for family in settings.models:
-        pipeline = build_pipeline(spec, params.preprocessing, make_estimator(family, params))
+        estimator = make_estimator(family, params)
+        pipeline = build_pipeline(spec, params.preprocessing, estimator, most)
         grid = {f"model__{k}": v for k, v in settings.grids.get(family, {}).items()}
         _check_grid(pipeline, family, grid)
         planned.append((family, pipeline, grid))
@@ -273,11 +279,13 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
 def fit(params: Params, frame: pd.DataFrame, source: Path) -> tuple[Pipeline, dict[str, Any]]:
     """Search, refit the best family on all of ``frame`` and describe it for the model card."""
     spec, x, y = features_and_target(frame, params, source)
+    most = most_categories(x, spec)
     with fit_threads(len(x)):
-        candidates = search(spec, x, y, params)
+        candidates = search(spec, x, y, params, most)
         scored = [c for c in candidates if c.cv_mean is not None]
         best = max(scored, key=lambda c: c.cv_mean or 0.0) if scored else candidates[0]
-        pipeline = build_pipeline(spec, params.preprocessing, make_estimator(best.family, params))
+        estimator = make_estimator(best.family, params)
+        pipeline = build_pipeline(spec, params.preprocessing, estimator, most)
         pipeline.set_params(**best.params)
         started = time.perf_counter()
         pipeline.fit(x, y)
