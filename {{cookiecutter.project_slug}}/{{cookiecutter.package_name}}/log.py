@@ -54,6 +54,11 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Neither format prints the caller's file and line, the thread or the process, so
+    # records skip collecting them (the logging HOWTO's "Optimization"): about 6 µs of
+    # the service's one log line per request, 2.5% of a one-row prediction.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # Warnings (NumPy's overflow on an absurd input, a library's deprecation) become
     # log records too, so a JSON log stays one object per line.
     logging.captureWarnings(True)
