@@ -41,6 +41,10 @@ lint: $(VENV)/.installed ## Lint the template's own code (hooks, tests, scripts)
 	ruff format --check hooks tests local_extensions.py benchmarks
 	shellcheck scripts/*.sh .ci/*
 
+bench: $(VENV)/.installed ## Run the quick benchmarks (bake, pipeline, one request, batches); docs/benchmarks.md has all
+	cd benchmarks && $(PYTHON) bake.py --rounds 15 && $(PYTHON) pipeline.py --rounds 3 \
+		&& $(PYTHON) request_cost.py --rounds 5 && $(PYTHON) batch_cost.py --rounds 3
+
 lock: $(VENV)/.installed ## Re-pin requirements/constraints.txt to the newest versions
 	rm -rf $(BUILD)/lock
 	$(PYTHON) -m cookiecutter --no-input --output-dir $(BUILD)/lock . include_sagemaker=yes experiment_tracking=mlflow dvc_remote=s3 include_notebooks=yes include_ui=yes

@@ -257,6 +257,37 @@ def test_an_inference_pipeline_port_is_honoured(image: str, project: Path) -> No
         remove("container", [name])
 
 
+def test_a_batch_transform_gets_its_parameters_and_payloads(
+    image: str, project: Path, expected: dict[str, Any]
+) -> None:
+    """As in a SageMaker batch transform: /execution-parameters open, the job's payload
+    size honoured, and a mini-batch over the service's row limit (10,000) answered in
+    full without an API key (the model runs with INVOCATIONS_AUTH=iam there)."""
+    name = unique_name("template-test-batch")
+    env = ("SAGEMAKER_BATCH=true", "SAGEMAKER_MAX_PAYLOAD_IN_MB=20", "INVOCATIONS_AUTH=iam")
+    try:
+        url = start(image, project, name, 8080, "WORKERS=3", *env)
+        status, _, body = request(f"{url}/execution-parameters")
+        assert status == 200
+        assert json.loads(body) == {
+            "MaxConcurrentTransforms": 3,
+            "BatchStrategy": "MULTI_RECORD",
+            "MaxPayloadInMB": 20,
+        }
+        copies = 400  # 30 rows each: 12,000 rows
+        rows = expected["csv"].split("\n", 1)[1]  # without the header line
+        status, _, body = request(
+            f"{url}/invocations",
+            (rows * copies).encode(),
+            {"Content-Type": "text/csv", "Accept": "text/csv"},
+        )
+        assert status == 200, body[:300]
+        served = [row[0] for row in csv.reader(io.StringIO(body.decode())) if row]
+        assert_same_predictions(served, expected["predictions"] * copies)
+    finally:
+        remove("container", [name])
+
+
 def test_container_stops_cleanly_on_sigterm(image: str, project: Path) -> None:
     """`docker stop` (and SageMaker) send SIGTERM, then SIGKILL after a grace period."""
     name = unique_name("template-test-stop")

@@ -216,6 +216,55 @@ def test_the_port_is_sagemakers_when_it_names_one(env: dict[str, str], port: int
     assert Settings.from_env(env, dotenv=Path("/nonexistent")).port == port
 
 
+def test_execution_parameters_tell_batch_transform_what_the_container_takes(run: Run) -> None:
+    """SageMaker batch transform asks, without an API key, before its first request."""
+    settings = Settings(
+        model_dir=run.model_dir, api_keys=(API_KEY,), workers=3, threads=2, max_body_bytes=8 << 20
+    )
+    response = create_app(settings).test_client().get("/execution-parameters")
+    assert response.status_code == 200
+    assert json_of(response) == {
+        "MaxConcurrentTransforms": 6,
+        "BatchStrategy": "MULTI_RECORD",
+        "MaxPayloadInMB": 8,
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "body", "rows"),
+    [
+        ({}, 10 << 20, 10_000),
+        ({"SAGEMAKER_BATCH": "true"}, 10 << 20, 10 << 20),
+        ({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "50"}, 50 << 20, 50 << 20),
+        ({"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "0"}, 10 << 20, 10 << 20),
+        ({"SAGEMAKER_BATCH": "true", "MAX_ROWS": "500"}, 10 << 20, 500),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "50"}, 10 << 20, 10_000),
+    ],
+    ids=["service", "batch", "batch-50-mb", "batch-chunked", "batch-max-rows", "not-batch"],
+)
+def test_batch_transform_limits_follow_its_payload(
+    env: dict[str, str], body: int, rows: int
+) -> None:
+    """In a batch transform the payload SageMaker sends bounds a request, not a row count."""
+    settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
+    assert (settings.max_body_bytes, settings.max_rows) == (body, rows)
+
+
+def test_a_batch_transform_gets_more_rows_than_a_service_request(run: Run) -> None:
+    """A 6 MB mini-batch holds far more records than MAX_ROWS allows a service client.
+    The environment is the one the runner gives a SageMaker model, plus the job's flag."""
+    env = {"SAGEMAKER_BATCH": "true", "INVOCATIONS_AUTH": "iam", "MODEL_DIR": str(run.model_dir)}
+    settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
+    rows = run.test[run.model.spec.columns]
+    body = rows.sample(Settings().max_rows + 2_000, replace=True, random_state=0)
+    client = create_app(settings).test_client()
+    response = client.post(
+        "/invocations", data=body.to_csv(index=False, header=False), content_type="text/csv"
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert len(json_of(response)["predictions"]) == len(body)
+
+
 def test_fast_path_replays_the_pipeline_exactly(run: Run) -> None:
     from {{ cookiecutter.package_name }}.serve.compiled import CompiledPreprocessor
     from {{ cookiecutter.package_name }}.serve.predictor import Predictor

@@ -26,6 +26,7 @@ import yaml
 from .errors import ConfigError
 
 PARAMS_FILE = Path("params.yaml")
+MEBIBYTE = 1024 * 1024
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
 PACKAGE = (__package__ or __name__).split(".")[0]  # also under python -m
 {%- endif %}
@@ -58,7 +59,7 @@ class Settings:
     allow_unauthenticated: bool = False
     invocations_auth: Literal["api-key", "iam"] = "api-key"
     max_rows: int = 10_000
-    max_body_bytes: int = 10 * 1024 * 1024
+    max_body_bytes: int = 10 * MEBIBYTE
     # Prediction log (docs/monitoring.md): off while the folder is unset
     prediction_log_dir: Path | None = None
     prediction_log_sample: float = 1.0  # share of requests logged, 0 to 1
@@ -82,7 +83,26 @@ class Settings:
             # Set by SageMaker for a container of an inference pipeline, which must
             # listen there instead of on 8080 (the image sets PORT=8080).
             kwargs["port"] = _parse_setting("SAGEMAKER_BIND_TO_PORT", bind, int)
+        if _parse_setting("SAGEMAKER_BATCH", values.get("SAGEMAKER_BATCH", ""), bool):
+            kwargs.update(_batch_transform_limits(values, kwargs))
         return cls(**kwargs)
+
+
+def _batch_transform_limits(
+    values: typing.Mapping[str, str], given: dict[str, Any]
+) -> dict[str, int]:
+    """Limits for a SageMaker batch transform, whose one client is SageMaker itself.
+
+    It sends as many records as fit in SAGEMAKER_MAX_PAYLOAD_IN_MB (6 by default), so the
+    body limit takes at least that, and the payload, not a row count, bounds a request:
+    MAX_ROWS, unless set, becomes the body limit (a CSV row takes at least a byte).
+    """
+    body = given.get("max_body_bytes", Settings.max_body_bytes)
+    payload = values.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "")
+    if payload:
+        megabytes = _parse_setting("SAGEMAKER_MAX_PAYLOAD_IN_MB", payload, int)
+        body = max(body, megabytes * MEBIBYTE)
+    return {"max_body_bytes": body, "max_rows": given.get("max_rows", body)}
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -21,7 +21,7 @@ import orjson
 from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..config import Settings
+from ..config import MEBIBYTE, Settings
 from ..errors import ConfigError
 from ..log import request_id
 from ..model.artifact import LoadedModel, load_model
@@ -32,7 +32,8 @@ from .metrics import Metrics
 from .openapi import build_spec
 from .predictor import Predictor
 
-OPEN_ROUTES = frozenset({"/ping", "/health"})
+# Open: health checks, and what SageMaker calls itself, without custom headers.
+OPEN_ROUTES = frozenset({"/ping", "/health", "/execution-parameters"})
 ANSWER_TYPES = ("application/json", "text/csv", JSON_LINES)  # of /invocations, by preference
 PARSERS = {"application/json": parse_json, "text/csv": parse_csv, JSON_LINES: parse_jsonlines}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -225,6 +226,18 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     @app.get("/health")
     def health() -> Response:
         return json_response({"status": "alive"})
+
+    @app.get("/execution-parameters")
+    def execution_parameters() -> Response:
+        # SageMaker batch transform asks before its first /invocations: as many requests
+        # at once as there are workers and threads, records batched up to our body limit.
+        return json_response(
+            {
+                "MaxConcurrentTransforms": settings.workers * settings.threads,
+                "BatchStrategy": "MULTI_RECORD",
+                "MaxPayloadInMB": max(1, settings.max_body_bytes // MEBIBYTE),
+            }
+        )
 
     @app.post("/predict")
     def predict() -> Response:

@@ -122,6 +122,22 @@ def build_spec(
                 secure=False,
             )
         },
+        "/execution-parameters": {
+            "get": op(
+                "SageMaker batch transform: concurrency, batching and payload size",
+                {
+                    "200": {
+                        "description": "What the container handles",
+                        "content": status(
+                            MaxConcurrentTransforms={"type": "integer", "minimum": 1},
+                            BatchStrategy={"const": "MULTI_RECORD"},
+                            MaxPayloadInMB={"type": "integer", "minimum": 1},
+                        ),
+                    }
+                },
+                secure=False,
+            )
+        },
         "/predict": {
             "post": op(
                 "Predict a batch of records",
