@@ -302,13 +302,44 @@ def test_every_model_family_gets_the_fast_path_and_the_same_answers(run: Run, fa
     assert predictor.preprocess is not None, f"no fast path for {family}"
     batch = probe_batch(model, seed=7)
     served = predictor.predict(batch)
+    x = model.within_ranges(batch.frame())  # the probe has values outside cleaning.ranges
     if run.params.is_classifier:
-        expected = pipeline.predict_proba(batch.frame())
+        expected = pipeline.predict_proba(x)
         assert np.allclose(served["probabilities"], expected, rtol=0, atol=1e-9)
-        assert list(served["predictions"]) == list(pipeline.predict(batch.frame()))
+        assert list(served["predictions"]) == list(pipeline.predict(x))
     else:
-        expected = pipeline.predict(batch.frame())
+        expected = pipeline.predict(x)
         assert np.allclose(served["predictions"], expected, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast path", "scikit-learn"])
+def test_values_outside_the_cleaning_ranges_are_predicted_as_missing(
+    client: FlaskClient, run: Run, fast_path: bool
+) -> None:
+    """Cleaning made such values missing in the training data (cleaning.ranges), so the
+    model imputes them when serving too, over HTTP and in-process alike."""
+    from {{ cookiecutter.package_name }}.serve.predictor import Predictor
+
+    ranges = run.params.cleaning.ranges
+    name = next(n for n in run.model.spec.numeric if n in ranges)
+    low, high = ranges[name]
+    sent = records(run.test.head(3), run)
+    values = [low - 1, high * 10, -1e9]
+    outside = [{**record, name: value} for record, value in zip(sent, values, strict=True)]
+    gaps = [{**record, name: None} for record in sent]
+    predictor = Predictor(run.model)
+    if not fast_path:
+        predictor.preprocess = predictor.head = None
+    batches = [records_to_batch(rows, run.model.spec) for rows in (outside, gaps)]
+    answers = [predictor.predict(batch) for batch in batches]
+    key = "probabilities" if run.params.is_classifier else "predictions"
+    assert np.array_equal(answers[0][key], answers[1][key])
+    over_http = json_of(client.post("/predict", json={"instances": outside}, headers=AUTH))
+    assert np.allclose(over_http[key], answers[1][key], rtol=0, atol=1e-12)
+    in_process = run.model.predict(pd.DataFrame(outside))
+    assert np.array_equal(in_process, run.model.predict(pd.DataFrame(gaps)))
+    if run.params.is_classifier:
+        assert list(in_process) == list(over_http["predictions"])
 
 
 def test_a_custom_step_turns_the_fast_path_off_not_the_answers(run: Run) -> None:

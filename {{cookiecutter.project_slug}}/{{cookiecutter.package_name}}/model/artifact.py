@@ -62,15 +62,36 @@ class LoadedModel:
     def classes(self) -> list[Any]:
         return list(self.metadata.get("classes") or [])
 
+    @cached_property
+    def valid_ranges(self) -> dict[str, tuple[float, float]]:
+        """``cleaning.ranges`` of the numeric features, from the params trained with."""
+        ranges = self.metadata.get("params", {}).get("cleaning", {}).get("ranges") or {}
+        return {
+            name: (float(bounds[0]), float(bounds[1]))
+            for name, bounds in ranges.items()
+            if name in self.spec.numeric
+        }
+
+    def within_ranges(self, x: pd.DataFrame) -> pd.DataFrame:
+        """``x`` with values outside ``valid_ranges`` missing: cleaning made them missing
+        in the training data, so the model imputes them at prediction time as well."""
+        if not self.valid_ranges:
+            return x
+        x = x.copy()
+        for name, (low, high) in self.valid_ranges.items():
+            x[name] = x[name].where(x[name].between(low, high) | x[name].isna())
+        return x
+
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The model's input from ``frame``: exactly the trained features, coerced."""
+        """The model's input from ``frame``: exactly the trained features, coerced, with
+        values outside the cleaning ranges missing."""
         missing = [name for name in self.spec.columns if name not in frame.columns]
         if missing:
             raise DataError(
                 f"input lacks feature column {missing[0]!r} "
                 f"(expected: {', '.join(self.spec.columns)})"
             )
-        return self.spec.coerce(frame)
+        return self.within_ranges(self.spec.coerce(frame))
 
     def predict(self, frame: pd.DataFrame) -> Any:
         return self.pipeline.predict(self.features(frame))

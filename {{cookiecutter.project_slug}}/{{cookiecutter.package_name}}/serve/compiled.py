@@ -69,17 +69,22 @@ class CompiledPreprocessor:
         fill: np.ndarray,
         tables: dict[str, CategoryTable],
         width: int,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.numeric = numeric
         self.center, self.divide, self.fill = center, divide, fill
         self.tables = tables
         self.width = width
+        self.bounds = bounds  # valid (low, high) per numeric feature; outside is missing
 
     def transform(self, batch: Batch) -> np.ndarray:
         out = np.zeros((batch.rows, self.width))
         if self.numeric:
             x = np.array([batch.numeric[name] for name in self.numeric]).T  # rows x features
-            x = np.where(np.isnan(x), self.fill, (x - self.center) / self.divide)
+            missing = np.isnan(x)
+            if self.bounds is not None:
+                missing |= (x < self.bounds[0]) | (x > self.bounds[1])
+            x = np.where(missing, self.fill, (x - self.center) / self.divide)
             out[:, : len(self.numeric)] = x
         for name, table in self.tables.items():
             block = table.lookup(batch.categorical[name])
@@ -156,13 +161,19 @@ class CompiledPreprocessor:
             start = max(start, n + last + 1)
         if start > width:
             raise _UnsupportedError("probed blocks exceed the output width")
-        return cls(numeric, center, divide, fill, tables, width)
+        bounds = None
+        if model.valid_ranges:  # cleaning.ranges, as (low, high) columns per numeric feature
+            unbounded = (-np.inf, np.inf)
+            low, high = np.array([model.valid_ranges.get(name, unbounded) for name in numeric]).T
+            bounds = (low, high)
+        return cls(numeric, center, divide, fill, tables, width, bounds)
 
     def _difference(self, model: LoadedModel, seed: int) -> float:
         """Largest gap to scikit-learn on random rows, with missing and unknown values;
         infinite where one side has NaN and the other a number."""
         batch = probe_batch(model, seed)
-        expected = model.pipeline.named_steps["preprocess"].transform(batch.frame())
+        frame = model.within_ranges(batch.frame())
+        expected = model.pipeline.named_steps["preprocess"].transform(frame)
         got = self.transform(batch)
         if not np.array_equal(np.isnan(got), np.isnan(expected)):
             return math.inf
@@ -170,7 +181,8 @@ class CompiledPreprocessor:
 
 
 def probe_batch(model: LoadedModel, seed: int, rows: int = 200) -> Batch:
-    """Random rows over the schema's ranges and categories, with missing and unseen values."""
+    """Random rows over the schema's ranges and categories, with missing and unseen
+    values, and values just outside the valid ranges."""
     rng = np.random.default_rng(seed)
     spec = model.spec
     schema = {f["name"]: f for f in model.metadata["features"]}
@@ -179,6 +191,10 @@ def probe_batch(model: LoadedModel, seed: int, rows: int = 200) -> Batch:
         low = schema[name].get("min") or 0.0
         high = schema[name].get("max") or 1.0
         values = rng.uniform(low - 1, high + 1, rows)
+        if name in model.valid_ranges:
+            below, above = model.valid_ranges[name]
+            values[rng.random(rows) < 0.05] = below - 1
+            values[rng.random(rows) < 0.05] = above + 1
         values[rng.random(rows) < 0.1] = np.nan
         numeric[name] = values
     categorical: dict[str, list[str | None]] = {}

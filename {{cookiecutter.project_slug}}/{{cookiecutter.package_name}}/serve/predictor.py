@@ -49,7 +49,7 @@ class Predictor:
             with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
                 pipeline = self.pipeline
                 method = pipeline.predict_proba if self.probabilistic else pipeline.predict
-                scores = method(batch.frame())
+                scores = method(self.model.within_ranges(batch.frame()))
         if self.probabilistic:
             labels = self.pipeline.classes_[scores.argmax(axis=1)]
             return {
