@@ -93,9 +93,11 @@ def _batch_transform_limits(
 ) -> dict[str, int]:
     """Limits for a SageMaker batch transform, whose one client is SageMaker itself.
 
-    It sends as many records as fit in SAGEMAKER_MAX_PAYLOAD_IN_MB (6 by default), so the
-    body limit takes at least that, and the payload, not a row count, bounds a request:
-    MAX_ROWS, unless set, becomes the body limit (a CSV row takes at least a byte).
+    It sends as many records as fit in the job's payload size: SAGEMAKER_MAX_PAYLOAD_IN_MB
+    when the job sets one (the body limit then takes at least that), else what
+    /execution-parameters offers, the body limit itself. The payload, not a row count,
+    bounds a request: MAX_ROWS, unless set, becomes the body limit (a row takes a byte
+    at least).
     """
     body = given.get("max_body_bytes", Settings.max_body_bytes)
     payload = values.get("SAGEMAKER_MAX_PAYLOAD_IN_MB", "")
