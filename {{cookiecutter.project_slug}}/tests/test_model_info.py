@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import sklearn
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import load_params
@@ -113,6 +114,15 @@ def test_the_category_cap_applies_only_where_a_column_reaches_it(run: Run, famil
     grouped = build_pipeline(spec, tight, estimator, most).fit(x, y)
     assert _category_encoder(grouped).max_categories == most
     assert any(c is not None for c in _category_encoder(grouped).infrequent_categories_)
+
+
+def test_predicting_leaves_the_callers_data_as_it_was(run: Run) -> None:
+    """The scaler works in place on the imputer's copy, never on the caller's rows."""
+    x = run.model.features(run.test)
+    before = x.copy()
+    run.model.pipeline.predict(x)
+    clone(run.model.pipeline).fit(x, run.test[run.params.data.target])
+    assert x.equals(before)
 
 
 def test_save_and_load_give_the_same_predictions(run: Run) -> None:
