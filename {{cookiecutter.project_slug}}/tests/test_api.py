@@ -300,6 +300,8 @@ def test_every_model_family_gets_the_fast_path_and_the_same_answers(run: Run, fa
     model = LoadedModel(pipeline=pipeline, metadata={**metadata, "model_version": family})
     predictor = Predictor(model)
     assert predictor.preprocess is not None, f"no fast path for {family}"
+    # One thread per request (a forest trains on every core); unset n_jobs stays unset.
+    assert pipeline.get_params().get("model__n_jobs") in (None, 1)
     batch = probe_batch(model, seed=7)
     served = predictor.predict(batch)
     x = model.within_ranges(batch.frame())  # the probe has values outside cleaning.ranges

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 import sklearn
-from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.config import load_params
@@ -121,7 +120,10 @@ def test_predicting_leaves_the_callers_data_as_it_was(run: Run) -> None:
     x = run.model.features(run.test)
     before = x.copy()
     run.model.pipeline.predict(x)
-    clone(run.model.pipeline).fit(x, run.test[run.params.data.target])
+    estimator = make_estimator(run.model.metadata["estimator"], run.params)
+    build_pipeline(run.model.spec, run.params.preprocessing, estimator).fit(
+        x, run.test[run.params.data.target]
+    )
     assert x.equals(before)
 
 

@@ -17,8 +17,10 @@ class Predictor:
         self.model = model
         self.pipeline = model.pipeline
         # Each server worker handles one request at a time: estimator-level
-        # parallelism would only add thread start-up to every call.
-        if "model__n_jobs" in self.pipeline.get_params():
+        # parallelism (a random forest trains with n_jobs=-1) would only add thread
+        # start-up to every call. Unset n_jobs is left alone: LogisticRegression
+        # deprecates it, and a later fit of this pipeline would warn.
+        if self.pipeline.get_params().get("model__n_jobs") not in (None, 1):
             self.pipeline.set_params(model__n_jobs=1)
         self.probabilistic = model.is_classifier and hasattr(self.pipeline, "predict_proba")
         self.classes = [_plain(c) for c in self.pipeline.classes_] if model.is_classifier else None
