@@ -19,7 +19,13 @@ from ..config import Params, load_params
 from ..errors import ConfigError, DataError
 from ..files import read_table, write_table
 from .ingest import RAW_FILE
-from .validation import check_numeric, check_target, columns_present, infer_features
+from .validation import (
+    check_numeric,
+    check_target,
+    columns_present,
+    infer_features,
+    outside_range,
+)
 
 CLEAN_FILE = Path("data/processed/clean.csv")
 
@@ -57,7 +63,7 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
             raise ConfigError(f"params: cleaning.ranges.{column}: not a numeric feature column")
         if len(bounds) != 2 or bounds[0] > bounds[1]:
             raise ConfigError(f"params: cleaning.ranges.{column}={bounds}: expected [min, max]")
-        outside = (result[column] < bounds[0]) | (result[column] > bounds[1])
+        outside = outside_range(result[column], bounds[0], bounds[1])
         if outside.any():
             log.info("%s: %d value(s) outside %s set to missing", column, outside.sum(), bounds)
             result.loc[outside, column] = np.nan

@@ -96,6 +96,12 @@ def _category_strings(series: pd.Series) -> pd.Series:
     return text.where(text.notna(), np.nan)
 
 
+def outside_range(values: pd.Series, low: float, high: float) -> pd.Series:
+    """Where a number lies outside ``[low, high]`` (a ``cleaning.ranges`` entry): such
+    values are missing to the model, in training and in serving. Missing is not outside."""
+    return (values < low) | (values > high)
+
+
 def infer_features(frame: pd.DataFrame, params: Params, path: Path) -> FeatureSpec:
     """Feature kinds from params where given, otherwise from the column dtypes."""
     target = params.data.target

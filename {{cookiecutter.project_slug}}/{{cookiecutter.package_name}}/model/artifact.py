@@ -23,7 +23,7 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from ..data_processing.validation import FeatureSpec
+from ..data_processing.validation import FeatureSpec, outside_range
 from ..errors import DataError, ModelError
 from ..files import atomic_path, read_json, sha256_file, write_json
 
@@ -77,10 +77,12 @@ class LoadedModel:
         in the training data, so the model imputes them at prediction time as well."""
         if not self.valid_ranges:
             return x
-        x = x.copy()
-        for name, (low, high) in self.valid_ranges.items():
-            x[name] = x[name].where(x[name].between(low, high) | x[name].isna())
-        return x
+        return x.assign(
+            **{
+                name: x[name].mask(outside_range(x[name], low, high))
+                for name, (low, high) in self.valid_ranges.items()
+            }
+        )
 
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The model's input from ``frame``: exactly the trained features, coerced, with
