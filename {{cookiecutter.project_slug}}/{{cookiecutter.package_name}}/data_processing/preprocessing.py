@@ -11,7 +11,7 @@ copies of the data, which makes its fits faster on large data.
 
 ``max_categories`` is applied only when a column reaches it: below that it groups
 nothing, and scikit-learn's encoders, to apply it, count every text value in a Python
-loop (0.4 s per million values, a third of a ridge fit on a million rows).
+loop (about half a second per million values, a third of a ridge fit on a million rows).
 """
 
 from __future__ import annotations
