@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -187,10 +189,13 @@ def project_copy(tmp_path: Path) -> Path:
 @contextmanager
 def serving(run: Run, log_file: Path, **settings: str) -> Iterator[str]:
     """``python -m ...serve`` under gunicorn on a free port of 127.0.0.1, logging to
-    ``log_file``; yields its URL and stops it (SIGTERM, as SageMaker does) on exit."""
+    ``log_file``; yields its URL and stops it (SIGTERM, as SageMaker does) on exit,
+    checking that it left nothing in its temporary folder."""
     port = free_port()
+    scratch = Path(tempfile.mkdtemp(prefix="server-tmp-"))
     env = {
         **os.environ,
+        "TMPDIR": str(scratch),
         "PYTHONPATH": str(PROJECT),
         "MODEL_DIR": str(run.model_dir),
         "PORT": str(port),
@@ -223,6 +228,9 @@ def serving(run: Run, log_file: Path, **settings: str) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+    left = sorted(path.name for path in scratch.iterdir())
+    shutil.rmtree(scratch)
+    assert not left, f"the server left {left} in its TMPDIR"
 
 
 @pytest.fixture(scope="session")

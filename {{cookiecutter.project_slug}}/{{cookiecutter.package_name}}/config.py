@@ -87,6 +87,21 @@ class Settings:
             kwargs.update(_batch_transform_limits(values, kwargs))
         return cls(**kwargs)
 
+    def check_serving(self) -> None:
+        """Refuse, in one line, values the server would start with and then fail on."""
+        rules = {
+            "PORT": (1 <= self.port <= 65535, "between 1 and 65535"),
+            "WORKERS": (self.workers >= 1, "at least 1"),
+            "THREADS": (self.threads >= 1, "at least 1"),
+            "TIMEOUT": (self.timeout >= 0, "0 (no timeout) or more seconds"),
+            "MAX_ROWS": (self.max_rows >= 1, "at least 1"),
+            "MAX_BODY_BYTES": (self.max_body_bytes >= 1, "at least 1"),
+        }
+        for name, (ok, rule) in rules.items():
+            if not ok:
+                value = getattr(self, name.lower())
+                raise ConfigError(f"setting {name}={value!r}: must be {rule}")
+
 
 def _batch_transform_limits(
     values: typing.Mapping[str, str], given: dict[str, Any]

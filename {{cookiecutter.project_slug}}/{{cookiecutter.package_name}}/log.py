@@ -14,6 +14,10 @@ from datetime import UTC, datetime
 
 import orjson
 
+from .errors import ConfigError
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _STANDARD_FIELDS = frozenset(vars(logging.makeLogRecord({})))
@@ -49,6 +53,8 @@ class TextFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Route every logger to stderr in the chosen format; safe to call twice."""
+    if level.upper() not in LEVELS:
+        raise ConfigError(f"setting LOG_LEVEL={level!r}: must be one of {', '.join(LEVELS)}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -12,6 +12,7 @@ import argparse
 import gc
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -104,15 +105,20 @@ def main(argv: list[str] | None = None) -> None:
         "--check", action="store_true", help="load the model and settings, then exit"
     )
     args = parser.parse_args(argv)
+    metrics_dir = None
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_level, "json")
-        # Workers must write metrics where the master can add them up.
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prometheus-"))
+        if not args.check and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # Workers write metrics where the master adds them up; removed at exit.
+            metrics_dir = tempfile.mkdtemp(prefix="prometheus-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         from .app import create_app
 
         app = create_app(settings)
     except UserError as error:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         sys.stderr.write(f"error: {error}\n")
         sys.exit(error.exit_code)
     if args.check:
@@ -123,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     # forked workers keep sharing their memory pages instead of copying them.
     gc.collect()
     gc.freeze()
-    Server(app, gunicorn_options(settings)).run()
+    options = gunicorn_options(settings)
+    if metrics_dir:
+        options["on_exit"] = lambda _server: shutil.rmtree(metrics_dir, ignore_errors=True)
+    Server(app, options).run()
 
 
 if __name__ == "__main__":

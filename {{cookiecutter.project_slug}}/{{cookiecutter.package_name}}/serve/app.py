@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 from flask import Flask, Request, Response, g, request
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..config import MEBIBYTE, Settings
@@ -36,6 +37,7 @@ from .predictor import Predictor
 OPEN_ROUTES = frozenset({"/ping", "/health", "/execution-parameters"})
 ANSWER_TYPES = ("application/json", "text/csv", JSON_LINES)  # of /invocations, by preference
 PARSERS = {"application/json": parse_json, "text/csv": parse_csv, JSON_LINES: parse_jsonlines}
+PLAIN_TRANSFER = frozenset({"chunked", "identity"})
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 log = logging.getLogger(__name__)
@@ -98,11 +100,41 @@ def media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+def answer_type(wanted: MIMEAccept) -> str | None:
+    """The answer type for an Accept header; None where it allows none of ours.
+
+    Parameters other than q do not narrow the choice: "text/csv; charset=utf-8" is
+    CSV (Werkzeug would match them exactly and find nothing).
+    """
+    if not wanted:  # no Accept header: JSON
+        return ANSWER_TYPES[0]
+    return MIMEAccept([(media_type(value), quality) for value, quality in wanted]).best_match(
+        ANSWER_TYPES
+    )
+
+
+def encoded(environ: dict[str, Any]) -> bool:
+    """Whether the body comes compressed: a Content-Encoding, or a Transfer-Encoding
+    other than chunked (gunicorn undoes the chunking, not a gzip)."""
+    if environ.get("HTTP_CONTENT_ENCODING", "identity").lower() != "identity":
+        return True
+    transfer: str = environ.get("HTTP_TRANSFER_ENCODING", "")
+    return bool(transfer) and not PLAIN_TRANSFER.issuperset(
+        coding.strip().lower() for coding in transfer.split(",")
+    )
+
+
 def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> Flask:
     """Build the app; the model loads here, once, and a bad model or setting stops start-up."""
     settings = settings or Settings.from_env()
+    settings.check_serving()
     keys = KeyStore.from_settings(settings)
     auth_enabled = not settings.allow_unauthenticated
+    if keys and not auth_enabled:
+        raise ConfigError(
+            "ALLOW_UNAUTHENTICATED=true turns off the API keys that are set "
+            "(API_KEYS, API_KEYS_FILE); unset one or the other"
+        )
     if auth_enabled and not keys and settings.invocations_auth != "iam":
         raise ConfigError(
             "no API keys configured: set API_KEYS or API_KEYS_FILE "
@@ -130,9 +162,11 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
 
     def read_body(req: Request) -> bytes:
-        if req.environ.get("HTTP_CONTENT_ENCODING", "identity").lower() != "identity":
+        if encoded(req.environ):
             raise RequestError(
-                415, "unsupported_media_type", "send the body uncompressed (no Content-Encoding)"
+                415,
+                "unsupported_media_type",
+                "send the body uncompressed (no Content-Encoding; Transfer-Encoding chunked only)",
             )
         body = req.get_data(cache=False)
         if len(body) > settings.max_body_bytes:
@@ -249,8 +283,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     @app.post("/invocations")
     def invocations() -> Response:
         content_type = media_type(request.content_type)
-        wanted = request.accept_mimetypes  # no Accept header: JSON
-        accept = wanted.best_match(ANSWER_TYPES) if wanted else ANSWER_TYPES[0]
+        accept = answer_type(request.accept_mimetypes)
         if accept is None:
             raise RequestError(
                 406, "not_acceptable", f"Accept must allow one of {', '.join(ANSWER_TYPES)}"

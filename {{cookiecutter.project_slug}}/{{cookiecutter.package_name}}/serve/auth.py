@@ -62,7 +62,9 @@ class KeyStore:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a file saved by Notepad starts with a byte-order mark, which would
+        # otherwise become part of the first key.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise ConfigError(f"API_KEYS_FILE={path}: cannot be read ({error.strerror})") from None
     return [
@@ -73,8 +75,9 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _to_digest(source: str, entry: str) -> bytes:
-    if entry.startswith(HASH_PREFIX):
-        hex_digest = entry.removeprefix(HASH_PREFIX)
+    # Any case: an "SHA256:..." line taken as a key would make the hash a credential.
+    if entry[: len(HASH_PREFIX)].lower() == HASH_PREFIX:
+        hex_digest = entry[len(HASH_PREFIX) :]
         try:
             raw = bytes.fromhex(hex_digest)
         except ValueError:

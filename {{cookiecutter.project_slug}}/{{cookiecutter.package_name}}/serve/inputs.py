@@ -61,7 +61,7 @@ def parse_json(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
         document = {"instances": document}
     if not isinstance(document, dict) or len(document) != 1 or not SHAPES.issuperset(document):
         extra = sorted(set(document) - SHAPES) if isinstance(document, dict) else []
-        raise invalid(extra[0] if extra else "instances", SHAPE_RULE)
+        raise invalid(sent_name(extra[0]) if extra else "instances", SHAPE_RULE)
     if "columns" in document:
         return columns_to_batch(document["columns"], spec, max_rows)
     instances = document["instances"]
@@ -77,12 +77,40 @@ def load_json(text: bytes, what: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError as error:
         if "infinity" not in error.msg:
-            raise RequestError(
-                400, "malformed_json", f"{what} is not valid JSON: {error.msg}"
-            ) from None
-        # A number too large for a double (1e400) is valid JSON: read it as infinity,
-        # which the checks refuse naming the field.
-        return json.loads(text)
+            raise malformed(what, error.msg) from None
+    # A number too large for a double (1e400) is valid JSON that orjson refuses: read it
+    # as infinity, which the checks refuse naming the field. The json module used for
+    # that is laxer than orjson otherwise, so its extras are refused here: NaN and
+    # Infinity literals, lone surrogates (which no UTF-8 text can carry on).
+    try:
+        document = json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
+    except RecursionError:
+        raise malformed(what, "nested too deeply") from None
+    except ValueError as error:
+        reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+        raise malformed(what, reason) from None
+    try:
+        orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        raise malformed(what, "a string holds half of a surrogate pair") from None
+    return document
+
+
+def malformed(what: str, reason: str) -> RequestError:
+    if "not valid UTF-8" in reason:  # orjson's words for bytes of another encoding
+        reason = "the body is not UTF-8 text, which JSON must be"
+    return RequestError(400, "malformed_json", f"{what} is not valid JSON: {reason}")
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number (send null for an unknown value)")
+
+
+def _json_int(digits: str) -> int | float:
+    """An integer as orjson reads it: a float beyond 64 bits (infinity beyond a double)."""
+    if len(digits) <= 20 and -(2**63) <= (value := int(digits)) < 2**64:
+        return value
+    return float(digits)
 
 
 JSON_LINES = "application/jsonlines"
@@ -283,6 +311,9 @@ def plain_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch | None:
     # Every line exactly width - 1 commas: no short, long or blank line, which pandas
     # would pad, truncate or skip without a word.
     if width < 2 or b'"' in body or set(map(bytes.count, lines, repeat(b","))) != {width - 1}:
+        return None
+    lowered = body.lower()
+    if b"true" in lowered or b"false" in lowered:  # pandas reads them as 1 and 0
         return None
     names = header_names(lines[0].decode("utf-8-sig").split(","), spec)
     if names is not None and names != spec.columns:
