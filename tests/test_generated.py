@@ -63,6 +63,45 @@ def test_a_changed_param_reruns_only_the_stages_that_use_it(project: Path) -> No
     assert ran == ["validate"]
 
 
+@pytest.mark.parametrize(
+    ("change", "failed"),
+    [
+        (("accuracy: {min: 0.9}", "accuracy: {min: 2}"), "validate"),
+        (("models: [", "models: [no_such_family, "), "train"),
+    ],
+    ids=["a failed gate", "a failed training"],
+)
+def test_make_pipeline_never_replaces_the_served_model_with_a_failed_one(
+    project: Path, change: tuple[str, str], failed: str
+) -> None:
+    """DVC deletes a stage's outputs before it runs: the new model is a candidate
+    (models/candidate) until validate passes it, and the served files persist."""
+    served = ["model.joblib", "metadata.json", "metrics.json"]
+    before = {name: (project / "models" / name).read_bytes() for name in served}
+    params = project / "params.yaml"
+    original = params.read_text(encoding="utf-8")
+    old, new = change
+    if "accuracy" in old and old not in original:  # the regression project's gate
+        old, new = "r2: {min: 0.75}", "r2: {min: 2}"
+    assert old in original
+    params.write_text(original.replace(old, new, 1), encoding="utf-8")
+    try:
+        result = subprocess.run(
+            ["make", "pipeline", f"VENV={Path(sys.prefix)}"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        params.write_text(original, encoding="utf-8")
+    assert result.returncode != 0
+    assert f"failed to reproduce '{failed}'" in result.stderr
+    assert {name: (project / "models" / name).read_bytes() for name in served} == before
+    make(project, "pipeline")  # back to the state the other tests expect
+
+
 def test_dvc_exp_run_tries_a_param_change(pipelined: Callable[..., Path]) -> None:
     project = pipelined()
     git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.invalid"]

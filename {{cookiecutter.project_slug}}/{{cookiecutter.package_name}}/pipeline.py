@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ from . import cli
 from .config import Settings, load_params
 from .data_processing.cleaning import clean
 from .data_processing.ingest import ingest
-from .files import atomic_path, read_table, write_json, write_table
-from .model.artifact import METADATA_FILE, METRICS_FILE, MODEL_FILE
+from .files import read_table, write_table
+from .model.artifact import publish
 from .model.train import train
 from .model.validate import validate
 
@@ -45,21 +44,9 @@ def run_pipeline(params_file: Path, model_dir: Path, work_dir: Path) -> dict[str
         figures=False,{% if cookiecutter.experiment_tracking == "mlflow" %}
         track=True,  # an MLflow run, to MLFLOW_TRACKING_URI (compose: the mlflow service){% endif %}
     )
-    write_json(staged / METRICS_FILE, metrics)  # the model card served at /model shows them
-    publish(staged, model_dir)
+    publish(staged, model_dir, metrics)  # with the metrics, which the card at /model shows
     log.info("model %s passed every gate -> %s", metrics["model_version"], model_dir)
     return metrics
-
-
-def publish(staged: Path, model_dir: Path) -> None:
-    """Copy the model files over the previous ones, each replaced atomically.
-
-    The model card goes last; a reader that meets a new artifact beside an old
-    card refuses it on the sha256 check rather than load a mismatched pair.
-    """
-    for name in (MODEL_FILE, METRICS_FILE, METADATA_FILE):
-        with atomic_path(model_dir / name) as tmp:
-            shutil.copyfile(staged / name, tmp)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,6 +120,21 @@ def save_model(pipeline: Pipeline, metadata: dict[str, Any], model_dir: Path) ->
         }
     write_json(model_dir / METADATA_FILE, metadata)
     return metadata
+
+
+def publish(staged: Path, model_dir: Path, metrics: dict[str, Any]) -> None:
+    """Put a model that passed its gates, and its metrics, over the served one, file by
+    file atomically.
+
+    The model card goes last; a reader that meets a new artifact beside an old
+    card refuses it on the sha256 check rather than load a mismatched pair.
+    """
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(model_dir / MODEL_FILE) as tmp:
+        shutil.copyfile(staged / MODEL_FILE, tmp)
+    write_json(model_dir / METRICS_FILE, metrics)
+    with atomic_path(model_dir / METADATA_FILE) as tmp:
+        shutil.copyfile(staged / METADATA_FILE, tmp)
 
 
 def load_model(model_dir: Path) -> LoadedModel:

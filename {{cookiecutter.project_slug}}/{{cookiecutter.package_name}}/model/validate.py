@@ -24,7 +24,7 @@ from ..data_processing.cleaning import CLEAN_FILE
 from ..data_processing.validation import as_category_strings, columns_present
 from ..errors import ConfigError, QualityGateError
 from ..files import read_json, read_table, write_json, write_table
-from .artifact import METRICS_FILE, LoadedModel, load_model
+from .artifact import METRICS_FILE, LoadedModel, load_model, publish
 from .train import MODEL_DIR, split_positions
 
 REPORTS_DIR = Path("reports")
@@ -291,6 +291,12 @@ def main(argv: list[str] | None = None) -> None:
         help="clean data CSV; its held-out split is evaluated (default: %(default)s)",
     )
     parser.add_argument(
+        "--publish",
+        type=Path,
+        metavar="MODEL_DIR",
+        help="copy the model there once it has passed every gate (make pipeline: models)",
+    )
+    parser.add_argument(
         "--gate-only",
         type=Path,
         metavar="METRICS_JSON",
@@ -308,7 +314,11 @@ def _run(args: argparse.Namespace) -> None:
     else:
         result = validate(params, args.model_dir, args.data{% if cookiecutter.experiment_tracking == "mlflow" %}, track=True{% endif %})
         # Beside the model too, once it passed: the card at /model and the images show them.
-        write_json(args.model_dir / METRICS_FILE, result)
+        if args.publish:
+            publish(args.model_dir, args.publish, result)
+            log.info("model %s passed every gate -> %s", result["model_version"], args.publish)
+        else:
+            write_json(args.model_dir / METRICS_FILE, result)
 
 
 if __name__ == "__main__":
