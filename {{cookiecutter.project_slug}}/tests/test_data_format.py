@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from pandas.api import types as ptypes
 
 from {{ cookiecutter.package_name }}.config import load_params
+from {{ cookiecutter.package_name }}.data_processing.cleaning import clean
 from {{ cookiecutter.package_name }}.data_processing.validation import infer_features
-from {{ cookiecutter.package_name }}.errors import ConfigError
+from {{ cookiecutter.package_name }}.errors import ConfigError, DataError
 from {{ cookiecutter.package_name }}.files import read_table
 
 from .conftest import PROJECT, Run, first_numeric, run_module
@@ -85,6 +88,28 @@ def _text_in_numeric(run: Run, path: Path) -> None:
     _with_text_in_numeric_column(run).to_csv(path, index=False)
 
 
+def _infinity_in_numeric(run: Run, path: Path) -> None:
+    frame = _sample(run)
+    column = first_numeric(run)
+    frame[column] = frame[column].astype("float64")
+    frame.loc[5, column] = float("inf")
+    frame.to_csv(path, index=False)
+
+
+def _fractional_classes(run: Run, path: Path) -> None:
+    sample = _sample(run)
+    sample.assign(**{run.params.data.target: np.linspace(0.5, 9.5, len(sample))}).to_csv(
+        path, index=False
+    )
+
+
+def _infinite_target(run: Run, path: Path) -> None:
+    target = run.params.data.target
+    frame = _sample(run).astype({target: "float64"})
+    frame.loc[3, target] = float("-inf")
+    frame.to_csv(path, index=False)
+
+
 def _bad_target(run: Run, path: Path) -> None:
 {%- if cookiecutter.problem_type == "classification" %}
     _sample(run).assign(**{run.params.data.target: "only"}).to_csv(path, index=False)
@@ -100,10 +125,13 @@ BAD_INPUTS: dict[str, tuple[Callable[[Run, Path], object], str]] = {
     "not text": (lambda run, path: path.write_bytes(bytes(range(256)) * 4), "not UTF-8"),
     "wrong delimiter": (_semicolons, "delimiter"),
     "text in a numeric column": (_text_in_numeric, "first '12,5 mm' on line 7"),
+    "infinity in a numeric column": (_infinity_in_numeric, "value(s), first inf on line 7"),
 {%- if cookiecutter.problem_type == "classification" %}
     "a single class": (_bad_target, "single class"),
+    "numbers for classes": (_fractional_classes, "set data.task: regression"),
 {%- else %}
     "text in the target": (_bad_target, "non-numeric value"),
+    "infinity in the target": (_infinite_target, "infinite value(s), first -inf on line 5"),
 {%- endif %}
 }
 
@@ -200,3 +228,47 @@ def test_bad_input_fails_with_one_line_and_keeps_earlier_outputs(
     assert "bad.csv" in lines[0] or "dataset.csv" in lines[0], "the message names the file"
     assert "Traceback" not in result.stderr
     assert outputs["cleaning"].read_text(encoding="utf-8") == "earlier output\n"
+
+
+def test_duplicates_are_whole_rows_of_the_file(run: Run) -> None:
+    """Rows that differ only in a column left out (an id) are separate observations;
+    a row repeated in every column is dropped once."""
+    sample = _sample(run).dropna(subset=[run.params.data.target]).drop_duplicates()
+    sample = sample.reset_index(drop=True)
+    twice = pd.concat([sample, sample.head(3)], ignore_index=True)
+    with_ids = twice.assign(row_id=range(len(twice)))
+    params = dataclasses.replace(
+        run.params,
+        features=dataclasses.replace(run.params.features, drop=["row_id"]),
+    )
+    assert len(clean(with_ids, params, Path("ids.csv"))) == len(twice)
+    assert len(clean(twice, run.params, Path("repeats.csv"))) == len(sample)
+
+
+def test_a_column_without_values_is_left_out_with_a_warning(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = _sample(run).assign(never_filled=np.nan)
+    cleaned = clean(frame, run.params, Path("empty.csv"))
+    assert "never_filled" not in cleaned.columns
+    assert "no values in 'never_filled'; not used as features" in caplog.text
+
+
+def test_a_listed_feature_without_values_is_refused(run: Run) -> None:
+    frame = _sample(run).assign(never_filled=np.nan)
+    numeric = [*(run.params.features.numeric or run.model.spec.numeric), "never_filled"]
+    params = dataclasses.replace(
+        run.params, features=dataclasses.replace(run.params.features, numeric=numeric)
+    )
+    with pytest.raises(DataError, match=r"'never_filled' \(features.numeric\) has no values"):
+        clean(frame, params, Path("empty.csv"))
+
+
+def test_a_column_listed_as_numeric_and_categorical_is_refused(run: Run) -> None:
+    column = run.model.spec.columns[0]
+    params = dataclasses.replace(
+        run.params,
+        features=dataclasses.replace(run.params.features, numeric=[column], categorical=[column]),
+    )
+    with pytest.raises(ConfigError, match=f"'{column}' is listed as numeric and as categorical"):
+        clean(_sample(run), params, Path("both.csv"))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import sklearn
 from sklearn.pipeline import Pipeline
@@ -163,8 +164,14 @@ def test_a_model_from_another_scikit_learn_is_refused(run: Run, tmp_path: Path) 
     [
         ({"train.models": ["linear", "xgboost"]}, "unknown family 'xgboost'"),
         ({"train.grids": {"random_forest": {"depth": [3]}}}, "'depth' is not a parameter"),
+        ({"train.scoring": "f1macro"}, "not a scikit-learn scorer"),
+{%- if cookiecutter.problem_type == "classification" %}
+        ({"train.scoring": "r2"}, "'r2': not a classification metric"),
+{%- else %}
+        ({"train.scoring": "accuracy"}, "'accuracy': not a regression metric"),
+{%- endif %}
     ],
-    ids=["unknown family", "unknown grid key"],
+    ids=["unknown family", "unknown grid key", "unknown scoring", "scoring of the other task"],
 )
 def test_bad_training_params_fail_before_the_first_fit(
     run: Run, caplog: pytest.LogCaptureFixture, override: dict[str, Any], expected: str
@@ -175,6 +182,20 @@ def test_bad_training_params_fail_before_the_first_fit(
     with caplog.at_level(logging.INFO), pytest.raises(ConfigError, match=expected):
         search(spec, x, y, params)
     assert not [r for r in caplog.records if "folds" in r.getMessage()], "a family was fitted"
+
+
+def test_too_few_rows_for_the_folds_are_refused_before_the_first_fit(run: Run) -> None:
+    params = load_params(PROJECT / "params.yaml", overrides={**FAST, "train.cv_folds": 5})
+    target = run.clean[params.data.target]
+    if params.is_classifier:  # a class of 3 rows cannot be in each of 5 folds
+        rare = target.value_counts().index[-1]
+        frame = pd.concat([run.clean[target != rare], run.clean[target == rare].head(3)])
+        expected = f"class '{rare}' has 3 training row"
+    else:
+        frame, expected = run.clean.head(4), "only 4 training rows"
+    spec, x, y = features_and_target(frame, params, PROJECT / params.data.source)
+    with pytest.raises(DataError, match=f"train.cv_folds=5: {expected}"):
+        search(spec, x, y, params)
 
 
 def test_missing_model_is_reported(tmp_path: Path) -> None:

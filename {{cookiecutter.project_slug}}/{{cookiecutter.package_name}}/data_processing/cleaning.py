@@ -28,6 +28,8 @@ from .validation import (
 )
 
 CLEAN_FILE = Path("data/processed/clean.csv")
+# A larger share of duplicate rows is reported as a warning: repeated observations?
+DUPLICATE_WARNING_SHARE = 0.1
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +37,14 @@ log = logging.getLogger(__name__)
 def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     """Return the cleaned frame: feature columns then the target, one row per example."""
     target = params.data.target
+    # Rows repeated whole, in every column of the file: rows that differ only in a
+    # column left out (an id, features.drop) are separate observations.
+    repeated = frame.duplicated() if params.cleaning.drop_duplicates else None
     spec = infer_features(frame, params, path)
     check_numeric(frame, spec, params, path)
     check_target(frame, params, path)
 
+    columns_present("features.drop", params.features.drop, [str(c) for c in frame.columns], path)
     dropped = [str(c) for c in frame.columns if c in params.features.drop]
     if dropped:
         log.info("not used as features (features.drop): %s", ", ".join(dropped))
@@ -72,11 +78,18 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     if no_target.any():
         log.info("dropped %d row(s) without a target value", no_target.sum())
         result = result[~no_target]
-    if params.cleaning.drop_duplicates:
-        duplicated = result.duplicated()
+    if repeated is not None:
+        duplicated = repeated.loc[result.index]
         if duplicated.any():
-            log.info("dropped %d duplicate row(s)", duplicated.sum())
-            result = result[~duplicated]
+            share = duplicated.mean()
+            report = log.warning if share > DUPLICATE_WARNING_SHARE else log.info
+            report(
+                "dropped %d duplicate row(s), %.0f%% of the rows (cleaning.drop_duplicates: "
+                "false keeps repeated observations)",
+                duplicated.sum(),
+                100 * share,
+            )
+            result = result[~duplicated.to_numpy()]
     if len(result) < 10:
         raise DataError(f"{path}: only {len(result)} usable rows after cleaning; need at least 10")
     return result.reset_index(drop=True)

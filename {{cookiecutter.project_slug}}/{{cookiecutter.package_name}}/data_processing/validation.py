@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # An object column is reported as "numbers with stray text" when at least this
 # share of its values parse as numbers.
 MOSTLY_NUMERIC = 0.9
+# A classification target of more distinct fractional numbers than this is taken for a
+# regression target set up as classification.
+MAX_FRACTIONAL_CLASSES = 20
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,20 @@ def infer_features(frame: pd.DataFrame, params: Params, path: Path) -> FeatureSp
         if names and target in names:
             raise ConfigError(f"params: features.{role} lists the target {target!r}")
         require_columns(path, columns, list(names or []), f"feature ({role})")
-    candidates = [c for c in frame.columns if c != target and c not in wanted.drop]
+        for name in names or []:
+            if frame[name].isna().all():
+                raise DataError(f"{path}: column {name!r} (features.{role}) has no values")
+    both = set(wanted.numeric or []) & set(wanted.categorical or [])
+    if both:
+        raise ConfigError(
+            f"params: features: {sorted(both)[0]!r} is listed as numeric and as categorical"
+        )
+    empty = [c for c in frame.columns if c != target and frame[c].isna().all()]
+    if empty:
+        log.warning("%s: no values in %s; not used as features", path, ", ".join(map(repr, empty)))
+    candidates = [
+        c for c in frame.columns if c != target and c not in wanted.drop and c not in empty
+    ]
     if wanted.numeric is not None:
         numeric = list(wanted.numeric)
     else:
@@ -174,6 +190,20 @@ def check_numeric(frame: pd.DataFrame, spec: FeatureSpec, params: Params, path: 
                 f"value(s), first {values.iloc[first]!r} on line {first + 2}; fix the values, "
                 "or list the column in features.categorical to treat it as text"
             )
+        check_finite(values, parsed, f"column {column!r}", path)
+
+
+def check_finite(values: pd.Series, parsed: pd.Series, what: str, path: Path) -> None:
+    """No infinity among the numbers: no model can learn from it, and serving refuses it."""
+    infinite = np.isinf(parsed.to_numpy(dtype="float64"))
+    if infinite.any():
+        first = int(infinite.nonzero()[0][0])
+        value = values.iloc[first]
+        shown = value.item() if isinstance(value, np.generic) else value  # -inf, not np.float64
+        raise DataError(
+            f"{path}: {what} has {int(infinite.sum())} infinite value(s), first {shown!r} "
+            f"on line {first + 2}; leave such cells blank (missing) or fix them"
+        )
 
 
 def _mostly_numeric(values: pd.Series) -> bool:
@@ -190,18 +220,28 @@ def check_target(frame: pd.DataFrame, params: Params, path: Path) -> None:
     target = frame[params.data.target]
     if target.notna().sum() == 0:
         raise DataError(f"{path}: target column {params.data.target!r} has no values")
+    name = params.data.target
     if params.is_classifier:
         classes = target.dropna().unique()
         if len(classes) < 2:
             raise DataError(
-                f"{path}: target column {params.data.target!r} has a single class "
+                f"{path}: target column {name!r} has a single class "
                 f"{classes[0]!r}; classification needs at least two"
             )
-    elif not ptypes.is_numeric_dtype(target):
+        known = target.dropna()
+        fractional = ptypes.is_float_dtype(target) and not np.array_equal(known, np.round(known))
+        if fractional and len(classes) > MAX_FRACTIONAL_CLASSES:
+            raise DataError(
+                f"{path}: target column {name!r} holds {len(classes)} distinct fractional "
+                "numbers, not classes; set data.task: regression to predict a number"
+            )
+        return
+    if not ptypes.is_numeric_dtype(target):
         parsed = pd.to_numeric(target, errors="coerce")
         bad = target.notna() & parsed.isna()
         first = bad.to_numpy().nonzero()[0][0]
         raise DataError(
-            f"{path}: regression target {params.data.target!r} has non-numeric value "
+            f"{path}: regression target {name!r} has non-numeric value "
             f"{target.iloc[first]!r} on line {first + 2}"
         )
+    check_finite(target, target, f"regression target {name!r}", path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import logging
 import math
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import sklearn
 from sklearn.base import BaseEstimator
+from sklearn.metrics import get_scorer, get_scorer_names
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
@@ -109,7 +111,7 @@ def split_positions(frame: pd.DataFrame, params: Params, path: Path) -> tuple[An
     rare = counts[counts < 2]
     if not rare.empty:
         raise DataError(
-            f"{path}: class {rare.index[0]!r} of target {data.target!r} has only "
+            f"{path}: class {_scalar(rare.index[0])!r} of target {data.target!r} has only "
             f"{rare.iloc[0]} row; a stratified split needs at least 2 per class"
         )
     test_rows = math.ceil(data.test_size * rows)
@@ -184,6 +186,56 @@ def features_and_target(
     return spec, spec.coerce(frame), frame[params.data.target]
 
 
+# Where scikit-learn keeps the metrics of each task.
+METRIC_MODULES = {
+    "_classification": "classification",
+    "_ranking": "classification",
+    "_regression": "regression",
+}
+
+
+def check_scoring(scoring: str, task: str) -> None:
+    """``train.scoring`` must name a scikit-learn scorer for the task: a misspelt one
+    stopped the search with a traceback, and one of the other task scored every fold
+    as NaN."""
+    try:
+        scorer = get_scorer(scoring)
+    except ValueError:
+        close = difflib.get_close_matches(scoring, get_scorer_names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"params: train.scoring={scoring!r}: not a scikit-learn scorer{hint}; "
+            "sklearn.metrics.get_scorer_names() lists them"
+        ) from None
+    # The metric's module tells its task (sklearn.metrics._regression, ...); a scorer
+    # whose function is out of sight is left to the search.
+    module = getattr(getattr(scorer, "_score_func", None), "__module__", None) or ""
+    kind = next((k for suffix, k in METRIC_MODULES.items() if module.endswith(suffix)), None)
+    if module and kind != task:
+        raise ConfigError(
+            f"params: train.scoring={scoring!r}: not a {task} metric (data.task: {task}); "
+            f"the default is {DEFAULT_SCORING[task]!r}"
+        )
+
+
+def check_folds(y: pd.Series, folds: int, stratified: bool) -> None:
+    """Each of ``train.cv_folds`` folds needs rows of every class to hold out."""
+    if not folds:
+        return
+    counts = y.value_counts()
+    if stratified and counts.min() < folds:
+        raise DataError(
+            f"params: train.cv_folds={folds}: class {_scalar(counts.idxmin())!r} has "
+            f"{counts.min()} training row(s), fewer than the folds; lower train.cv_folds "
+            "or add data"
+        )
+    if len(y) < folds:
+        raise DataError(
+            f"params: train.cv_folds={folds}: only {len(y)} training rows; lower "
+            "train.cv_folds or add data"
+        )
+
+
 def search(
     spec: FeatureSpec, x: pd.DataFrame, y: pd.Series, params: Params, most: int | None = None
 ) -> list[Candidate]:
@@ -194,7 +246,10 @@ def search(
     settings = params.train
     scoring = settings.scoring or DEFAULT_SCORING[params.data.task]
     splitter = StratifiedKFold if params.is_classifier else KFold
-    # Every family and grid is checked before the first fit, not minutes into a search.
+    # Every family, grid and fold count is checked before the first fit, not minutes
+    # into a search.
+    check_scoring(scoring, params.data.task)
+    check_folds(y, settings.cv_folds, params.is_classifier)
     planned = []
     for family in settings.models:
         estimator = make_estimator(family, params)
