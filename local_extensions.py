@@ -4,7 +4,8 @@
 resolves the answers, before the project folder exists: a bad answer ends the
 bake with one line on stderr, exit status 1, no traceback and nothing on disk.
 ``quoted`` writes free text as a double-quoted string that is valid TOML, YAML
-and JSON, so any project name or description survives into the metadata.
+and JSON, so any project name or description survives into the metadata;
+``template_folder`` gives the hooks this template's absolute folder.
 The extension also keeps compiled templates between bakes (docs/benchmarks.md).
 """
 
@@ -40,6 +41,21 @@ def check_answers(answers: dict[str, object]) -> str:
     return "yes"
 
 
+def template_folder(_answers: object) -> str:
+    """The template's folder, absolute, for the post-generation hook, which runs inside
+    the new project and records it in ``.cruft.json`` (a relative template path is
+    relative to a working directory the hook cannot know).
+
+    While it resolves the answers, cookiecutter has the template's folder last on
+    ``sys.path`` (that is how it imports this module); this module's own folder is
+    the fallback, though a process that baked another copy first holds that copy's.
+    """
+    folder = Path(sys.path[-1]).resolve()
+    if not (folder / "cookiecutter.json").is_file():
+        folder = Path(__file__).resolve().parent
+    return str(folder)
+
+
 def quoted(value: object) -> str:
     return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
@@ -49,6 +65,7 @@ class TemplateExtension(Extension):
         super().__init__(environment)
         environment.filters["check_answers"] = check_answers
         environment.filters["quoted"] = quoted
+        environment.filters["template_folder"] = template_folder
         # Compiled file templates are kept between bakes (keyed by their source's
         # checksum, in a private folder under the temp directory): compiling the
         # project's files is most of a bake's cost, and they rarely change.

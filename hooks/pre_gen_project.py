@@ -119,7 +119,8 @@ def validate(answers: dict[str, object]) -> None:
         "project_slug",
         slug,
         "lowercase letters and digits in words joined by single hyphens, starting "
-        f"with a letter, at most {MAX_NAME} characters",
+        f"with a letter, at most {MAX_NAME} characters (made from project_name unless "
+        "given: pass project_slug=...)",
     )
 
     package = text["package_name"]
@@ -128,7 +129,8 @@ def validate(answers: dict[str, object]) -> None:
         "package_name",
         package,
         "an importable name: lowercase letters, digits and '_', starting with a letter, "
-        f"at most {MAX_NAME} characters",
+        f"at most {MAX_NAME} characters (made from project_slug unless given: pass "
+        "package_name=...)",
     )
     _check(
         not keyword.iskeyword(package) and not keyword.issoftkeyword(package),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from .conftest import TEMPLATE, bake_from, run
@@ -41,3 +42,18 @@ def test_cruft_update_brings_a_template_change_in(tmp_path: Path) -> None:
     assert "A line from a newer template." in (project / "README.md").read_text(encoding="utf-8")
     updated = json.loads((project / ".cruft.json").read_text(encoding="utf-8"))
     assert updated["commit"] == run("git", "rev-parse", "HEAD", cwd=template).stdout.strip()
+
+
+def test_a_relative_template_path_is_recorded_from_any_working_folder(tmp_path: Path) -> None:
+    """cookiecutter called from Python, after a chdir its $PWD does not show: the
+    template is still found and recorded."""
+    script = (
+        "import os, sys\n"
+        "from cookiecutter.main import cookiecutter\n"
+        "os.chdir(sys.argv[1])\n"
+        "print(cookiecutter(sys.argv[2], no_input=True, output_dir=sys.argv[3]))\n"
+    )
+    where = [str(TEMPLATE.parent), TEMPLATE.name, str(tmp_path)]
+    done = run(sys.executable, "-c", script, *where, cwd=tmp_path)
+    state = json.loads((Path(done.stdout.strip()) / ".cruft.json").read_text(encoding="utf-8"))
+    assert state["template"] == str(TEMPLATE.resolve())

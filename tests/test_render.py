@@ -215,6 +215,23 @@ def test_a_project_baked_inside_a_repository(
     assert (Path(top) == project) is own_repository
 
 
+@pytest.mark.parametrize("ignored", [False, True])
+def test_a_local_store_the_enclosing_repository_would_commit_is_pointed_out(
+    tmp_path: Path, ignored: bool
+) -> None:
+    """In a monorepo the project has no repository of its own, and the default local
+    DVC store (beside the project) lies inside the enclosing one."""
+    run("git", "init", "--quiet", tmp_path)
+    pattern = "/projects/penguin-classifier-dvc-storage/\n" if ignored else ""
+    (tmp_path / ".gitignore").write_text(pattern, encoding="utf-8")
+    result = run(
+        sys.executable, "-m", "cookiecutter", "--no-input", "-o", tmp_path / "projects",
+        TEMPLATE, "dvc_remote=local",
+    )  # fmt: skip
+    warned = "(local_remote_path) is inside the git repository" in result.stderr
+    assert warned is not ignored
+
+
 def test_templates_served_from_the_compile_cache_render_the_same(tmp_path: Path) -> None:
     """Bakes reuse compiled templates, file names included (local_extensions.py); a bake
     from a cache another configuration filled writes what a bake compiling afresh does."""
