@@ -272,3 +272,31 @@ def test_a_column_listed_as_numeric_and_categorical_is_refused(run: Run) -> None
     )
     with pytest.raises(ConfigError, match=f"'{column}' is listed as numeric and as categorical"):
         clean(_sample(run), params, Path("both.csv"))
+
+
+def test_a_categorical_code_keeps_its_leading_zeros_from_file_to_model(
+    run: Run, tmp_path: Path
+) -> None:
+    """A column listed in features.categorical is read as text from every file, so
+    02134 stays 02134, as it arrives at the API, instead of becoming the number 2134."""
+    from {{ cookiecutter.package_name }}.model.artifact import load_model
+    from {{ cookiecutter.package_name }}.model.train import train
+
+    codes = ["02134", "02139", "10001"]
+    sample = _sample(run).dropna(subset=[run.params.data.target]).reset_index(drop=True)
+    sample["zip"] = [codes[i % 3] for i in range(len(sample))]
+    raw_file, clean_file = tmp_path / "raw.csv", tmp_path / "clean.csv"
+    sample.to_csv(raw_file, index=False)
+    categorical = [*run.model.spec.categorical, "zip"]
+    params = load_params(
+        PROJECT / "params.yaml",
+        overrides={"train.search": "none", "train.cv_folds": 3, "train.models": ["linear"]},
+    )
+    params = dataclasses.replace(
+        params, features=dataclasses.replace(params.features, categorical=categorical)
+    )
+    text = params.features.categorical or ()
+    clean(read_table(raw_file, text=text), params, raw_file).to_csv(clean_file, index=False)
+    train(params, clean_file, tmp_path / "model")
+    schema = {f["name"]: f for f in load_model(tmp_path / "model").metadata["features"]}
+    assert sorted(schema["zip"]["categories"]) == codes

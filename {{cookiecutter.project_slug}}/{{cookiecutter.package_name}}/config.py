@@ -214,6 +214,12 @@ class FeatureParams:
     categorical: list[str] | None = None
     drop: list[str] = field(default_factory=list)
 
+    @property
+    def text_columns(self) -> list[str]:
+        """Columns every file read gives as text: the declared categorical ones (a code
+        such as 02134 is no number)."""
+        return self.categorical or []
+
 
 @dataclass(frozen=True)
 class CleaningParams:

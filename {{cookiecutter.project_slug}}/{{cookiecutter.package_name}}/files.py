@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -92,8 +92,14 @@ def read_header(path: Path, delimiter: str = ",") -> list[str]:
     return columns
 
 
-def read_table(path: Path, delimiter: str = ",", decimal: str = ".") -> pd.DataFrame:
-    """Read a CSV or Parquet file, or raise ``DataError`` naming the file and the problem."""
+def read_table(
+    path: Path, delimiter: str = ",", decimal: str = ".", text: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, or raise ``DataError`` naming the file and the problem.
+
+    ``text``: CSV columns read as text whatever they hold (categorical features), so a
+    code such as 02134 keeps its leading zero, as it does when it arrives at the API.
+    """
     import pandas as pd
 
     _check_file(path)
@@ -101,7 +107,12 @@ def read_table(path: Path, delimiter: str = ",", decimal: str = ".") -> pd.DataF
         return _read_parquet(path)
     try:
         frame = pd.read_csv(
-            path, sep=delimiter, decimal=decimal, na_values=NA_VALUES, keep_default_na=True
+            path,
+            sep=delimiter,
+            decimal=decimal,
+            na_values=NA_VALUES,
+            keep_default_na=True,
+            dtype=dict.fromkeys(text, str) or None,
         )
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None

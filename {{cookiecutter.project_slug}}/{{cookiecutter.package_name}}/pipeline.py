@@ -33,7 +33,8 @@ def run_pipeline(params_file: Path, model_dir: Path, work_dir: Path) -> dict[str
     params = load_params(params_file)
     raw_file = ingest(params, work_dir / "raw.csv")
     clean_file = work_dir / "clean.csv"
-    write_table(clean(read_table(raw_file), params, raw_file), clean_file)
+    raw = read_table(raw_file, text=params.features.text_columns)
+    write_table(clean(raw, params, raw_file), clean_file)
     staged = work_dir / "model"
     train(params, clean_file, staged)
     metrics = validate(

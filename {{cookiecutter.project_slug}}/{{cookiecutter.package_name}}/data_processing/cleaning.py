@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def command(a: object) -> None:
         params = load_params(args.params)
-        cleaned = clean(read_table(RAW_FILE), params, RAW_FILE)
+        raw = read_table(RAW_FILE, text=params.features.text_columns)
+        cleaned = clean(raw, params, RAW_FILE)
         write_table(cleaned, CLEAN_FILE)
         log.info("cleaned: %d rows, %d columns -> %s", *cleaned.shape, CLEAN_FILE)
 

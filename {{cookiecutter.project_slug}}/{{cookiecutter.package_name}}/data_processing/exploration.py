@@ -180,7 +180,7 @@ def explore(
     report_dir: Path = REPORT_DIR,
     figures_dir: Path = FIGURES_DIR,
 ) -> dict[str, Any]:
-    frame = read_table(source)
+    frame = read_table(source, text=params.features.text_columns)
     summary = summarize(frame, params)
     figures = plot(frame, params, summary, figures_dir)
     write_json(report_dir / "summary.json", summary)

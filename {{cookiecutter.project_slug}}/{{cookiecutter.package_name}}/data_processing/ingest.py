@@ -47,8 +47,9 @@ def warn_decimal_commas(frame: pd.DataFrame, source: Path) -> None:
 
 
 def ingest(params: Params, destination: Path = RAW_FILE) -> Path:
-    source, target = params.data.source, params.data.target
-    plain_csv = params.data.delimiter == "," and params.data.decimal == "."
+    data = params.data
+    source, target = data.source, data.target
+    plain_csv = data.delimiter == "," and data.decimal == "."
     if source.suffix.lower() == ".csv" and plain_csv:
         columns = read_header(source)
         require_columns(source, columns, [target], "target")
@@ -56,9 +57,9 @@ def ingest(params: Params, destination: Path = RAW_FILE) -> Path:
             shutil.copyfile(source, tmp)
         log.info("ingested %s: %d columns, copied -> %s", source, len(columns), destination)
     else:
-        frame = read_table(source, params.data.delimiter, params.data.decimal)
+        frame = read_table(source, data.delimiter, data.decimal, params.features.text_columns)
         require_columns(source, list(frame.columns), [target], "target")
-        if params.data.decimal == ".":
+        if data.decimal == ".":
             warn_decimal_commas(frame, source)
         write_table(frame, destination)
         log.info(

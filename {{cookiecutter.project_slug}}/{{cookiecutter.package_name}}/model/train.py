@@ -443,7 +443,7 @@ def train(
         # fitted: file reads and hashlib release the GIL, and on a large file hashing
         # costs a fifth to a quarter of reading it.
         data_hash = background.submit(sha256_file, data_file)
-        frame = read_table(data_file)
+        frame = read_table(data_file, text=params.features.text_columns)
         train_rows, test_rows = split_positions(frame, params, data_file)
         train_part = frame.take(train_rows)
         del frame  # the training part is a copy: free the rest before fitting

@@ -259,7 +259,7 @@ def validate(
 ) -> dict[str, Any]:
     """Evaluate, write metrics, predictions and the figure under ``reports_dir``, apply gates."""
     model = load_model(model_dir)
-    frame = read_table(data_file)
+    frame = read_table(data_file, text=model.spec.categorical)
     test_part = frame.take(split_positions(frame, params, data_file)[1])  # held-out rows only
     result, table = evaluate(model, test_part)
     result.update(segment_metrics(model, test_part, params.validate.segments, data_file))

@@ -200,7 +200,7 @@ def reference_data(
             "differs from the model card); run make pipeline, or pass --reference FILE"
         )
     params = load_params(params_file)
-    frame = read_table(CLEAN_FILE)
+    frame = read_table(CLEAN_FILE, text=model.spec.categorical)
     train_part = frame.take(split_positions(frame, params, CLEAN_FILE)[0])
     return model.spec.coerce(train_part), f"{CLEAN_FILE} (training split)"
 
@@ -209,7 +209,7 @@ def read_features(path: Path, spec: FeatureSpec) -> pd.DataFrame:
     """The feature columns of a CSV or Parquet file, in the model's types."""
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise DataError(f"{path}: expected a {', '.join(TABLE_SUFFIXES)} file")
-    frame = read_table(path)
+    frame = read_table(path, text=spec.categorical)
     require_columns(path, [str(c) for c in frame.columns], spec.columns, "feature")
     try:
         return spec.coerce(frame)
