@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -252,6 +253,14 @@ def test_a_column_without_values_is_left_out_with_a_warning(
     cleaned = clean(frame, run.params, Path("empty.csv"))
     assert "never_filled" not in cleaned.columns
     assert "no values in 'never_filled'; not used as features" in caplog.text
+
+
+def test_a_saved_index_is_pointed_out(run: Run, caplog: pytest.LogCaptureFixture) -> None:
+    """pandas' to_csv writes the row numbers as a column without a name by default."""
+    saved = _sample(run).to_csv()  # index=True
+    frame = pd.read_csv(io.StringIO(saved))
+    clean(frame, run.params, Path("saved.csv"))
+    assert "column 'Unnamed: 0' has no name in the header" in caplog.text
 
 
 def test_a_listed_feature_without_values_is_refused(run: Run) -> None:

@@ -364,6 +364,7 @@ def test_check_drift_writes_reports_before_failing(run: Run, tmp_path: Path) -> 
         ("other-data", "not the data model"),
         ("bad-params", "params: monitoring.p_value_min=2.0: must be between 0 and 1"),
         ("missing-file", "nope.csv: file or folder not found"),
+        ("semicolons", "looks ';'-separated (make drift reads comma-separated files)"),
     ],
 )
 def test_bad_input_is_refused_clearly(
@@ -377,7 +378,7 @@ def test_bad_input_is_refused_clearly(
         frame = frame.head(5)
     if case == "missing-column":
         frame = frame.drop(columns=[run.model.spec.columns[0]])
-    frame.to_csv(current, index=False)
+    frame.to_csv(current, index=False, sep=";" if case == "semicolons" else ",")
     if case == "other-data":
         clean = Path("data/processed/clean.csv")
         clean.write_text(clean.read_text(encoding="utf-8") + "\n", encoding="utf-8")

@@ -30,6 +30,10 @@ FILE_MODE = 0o666 & ~_UMASK
 NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "None", "?"]
 
 
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+SET_DELIMITER = "set data.delimiter in params.yaml"  # the fix for a file of another delimiter
+
+
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` on success."""
@@ -93,17 +97,22 @@ def read_header(path: Path, delimiter: str = ",") -> list[str]:
 
 
 def read_table(
-    path: Path, delimiter: str = ",", decimal: str = ".", text: Iterable[str] = ()
+    path: Path,
+    delimiter: str = ",",
+    decimal: str = ".",
+    text: Iterable[str] = (),
+    other_delimiter: str = SET_DELIMITER,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, or raise ``DataError`` naming the file and the problem.
 
     ``text``: CSV columns read as text whatever they hold (categorical features), so a
     code such as 02134 keeps its leading zero, as it does when it arrives at the API.
+    ``other_delimiter``: what to do about a file that another delimiter splits.
     """
     import pandas as pd
 
     _check_file(path)
-    if path.suffix.lower() in {".parquet", ".pq"}:
+    if path.suffix.lower() in PARQUET_SUFFIXES:
         return _read_parquet(path)
     try:
         frame = pd.read_csv(
@@ -126,7 +135,7 @@ def read_table(
     if frame.empty:
         raise DataError(f"{path}: file has a header but no rows")
     frame.columns = [str(column).strip() for column in frame.columns]
-    _check_delimiter(path, list(frame.columns), delimiter)
+    _check_delimiter(path, list(frame.columns), delimiter, other_delimiter)
     return frame
 
 
@@ -145,7 +154,9 @@ def _check_file(path: Path) -> None:
         raise DataError(f"{path}: file is empty")
 
 
-def _check_delimiter(path: Path, columns: list[str], delimiter: str) -> None:
+def _check_delimiter(
+    path: Path, columns: list[str], delimiter: str, fix: str = SET_DELIMITER
+) -> None:
     """One column whose name holds another separator means the wrong delimiter."""
     if len(columns) != 1:
         return
@@ -153,7 +164,7 @@ def _check_delimiter(path: Path, columns: list[str], delimiter: str) -> None:
     if sniffed:
         raise DataError(
             f"{path}: one column {columns[0][:60]!r} found with delimiter {delimiter!r}; "
-            f"the file looks {sniffed!r}-separated (set data.delimiter in params.yaml)"
+            f"the file looks {sniffed!r}-separated ({fix})"
         )
 
 

@@ -45,6 +45,14 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     check_target(frame, params, path)
 
     columns_present("features.drop", params.features.drop, [str(c) for c in frame.columns], path)
+    for name in spec.columns:
+        if name.startswith("Unnamed: "):  # pandas' name for a column without a header
+            log.warning(
+                "%s: column %r has no name in the header: row numbers of a saved index? "
+                "It trains as a feature unless features.drop lists it",
+                path,
+                name,
+            )
     dropped = [str(c) for c in frame.columns if c in params.features.drop]
     if dropped:
         log.info("not used as features (features.drop): %s", ", ".join(dropped))

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 
 from .. import cli
 from ..config import Params, load_params
-from ..files import atomic_path, read_header, read_table, require_columns, write_table
+from ..files import (
+    PARQUET_SUFFIXES,
+    atomic_path,
+    read_header,
+    read_table,
+    require_columns,
+    write_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,12 +44,18 @@ def warn_decimal_commas(frame: pd.DataFrame, source: Path) -> None:
             continue
         sample = values.astype(str).str.strip().head(1000)
         if sample.str.fullmatch(DECIMAL_COMMA).mean() >= 0.9:
+            fix = (
+                "store them as numbers in the file (data.decimal is for CSV files)"
+                if source.suffix.lower() in PARQUET_SUFFIXES
+                else "set data.decimal: ',' in params.yaml"
+            )
             log.warning(
                 "params: data.decimal: column %r of %s holds numbers with a decimal comma "
-                "(such as %r), read as text; set data.decimal: ',' in params.yaml",
+                "(such as %r), read as text; %s",
                 column,
                 source,
                 sample.iloc[0],
+                fix,
             )
 
 

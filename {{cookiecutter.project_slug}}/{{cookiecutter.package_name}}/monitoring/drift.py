@@ -209,7 +209,9 @@ def read_features(path: Path, spec: FeatureSpec) -> pd.DataFrame:
     """The feature columns of a CSV or Parquet file, in the model's types."""
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise DataError(f"{path}: expected a {', '.join(TABLE_SUFFIXES)} file")
-    frame = read_table(path, text=spec.categorical)
+    frame = read_table(
+        path, text=spec.categorical, other_delimiter="make drift reads comma-separated files"
+    )
     require_columns(path, [str(c) for c in frame.columns], spec.columns, "feature")
     try:
         return spec.coerce(frame)
