@@ -3,12 +3,15 @@
     python benchmarks/serve_load.py [--seconds 10] [--rounds 3] [--soak 60] [--template DIR]
 
 Bakes the defaults, trains them (`make pipeline` in this environment), then starts on
-127.0.0.1, each with 2 gunicorn-style workers: the project's service, a bare Flask
-route returning a constant under the same gunicorn settings, and `mlflow models serve`
-on the same fitted pipeline. wrk (1 thread, 2 connections) loads each in turn, round
-after round, with a one-row request; the script prints medians and ratios as Markdown.
-It also times a 10,000-row batch over HTTP against in-process ``predict`` on the same
-rows, and records worker memory before and after a soak. Needs `wrk` (Debian package).
+127.0.0.1, each with 2 gunicorn-style workers: the project's service, the same with
+LOG_LEVEL=WARNING (what its log line per request costs), a bare Flask route returning a
+constant under the same gunicorn settings, and `mlflow models serve` on the same fitted
+pipeline. wrk (1 thread, 2 connections) loads each in turn, round after round, with a
+one-row request; the script prints medians and ratios as Markdown, and the workers' CPU
+time per request (from /proc), the server's own share of the two cores it shares with
+wrk. It also times a 10,000-row batch over HTTP against in-process ``predict`` on the
+same rows, and records worker memory before and after a soak. Needs `wrk` (Debian
+package).
 """
 
 from __future__ import annotations
@@ -88,6 +91,15 @@ def workers(master: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used (/proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def pss_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     return int(re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE).group(1)) / 1024
@@ -114,6 +126,7 @@ def wrk(url: str, body: dict, headers: dict[str, str], seconds: int) -> dict[str
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     return {
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
         "p50": latency("50%"),
         "p99": latency("99%"),
@@ -158,7 +171,7 @@ def main() -> None:
     mlflow.sklearn.save_model(model.pipeline, mlflow_model, serialization_format="cloudpickle")
     (work / "bare.py").write_text(BARE_APP, encoding="utf-8")
 
-    ports = {name: free_port() for name in ("project", "bare", "mlflow")}
+    ports = {name: free_port() for name in ("project", "quiet", "bare", "mlflow")}
     py = sys.executable
     # name: (command, working folder, extra environment, readiness path)
     servers = {
@@ -169,6 +182,18 @@ def main() -> None:
                 "PORT": str(ports["project"]),
                 "API_KEYS": API_KEY,
                 "WORKERS": "2",  # and the default LOG_LEVEL: a JSON line per request
+            },
+            "/ping",
+        ),
+        # The same service without its log line per request: what that line costs.
+        "quiet": (
+            [py, "-m", f"{package}.serve"],
+            project,
+            {
+                "PORT": str(ports["quiet"]),
+                "API_KEYS": API_KEY,
+                "WORKERS": "2",
+                "LOG_LEVEL": "WARNING",
             },
             "/ping",
         ),
@@ -206,10 +231,14 @@ def main() -> None:
             {"instances": [ONE_ROW]},
             {"Content-Type": "application/json", "X-API-Key": API_KEY},
         ),
+        "quiet": (
+            {"instances": [ONE_ROW]},
+            {"Content-Type": "application/json", "X-API-Key": API_KEY},
+        ),
         "bare": ({"instances": [ONE_ROW]}, {"Content-Type": "application/json"}),
         "mlflow": ({"dataframe_records": [ONE_ROW]}, {"Content-Type": "application/json"}),
     }
-    paths = {"project": "/predict", "bare": "/predict", "mlflow": "/invocations"}
+    paths = dict.fromkeys(("project", "quiet", "bare"), "/predict") | {"mlflow": "/invocations"}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
     memory: dict[str, float] = {}
     batch: dict[str, list[float]] = {
@@ -230,7 +259,13 @@ def main() -> None:
         for _ in range(args.rounds):
             for name in servers:
                 url = f"http://127.0.0.1:{ports[name]}{paths[name]}"
-                results[name].append(wrk(url, *bodies[name], args.seconds))
+                # Worker CPU per request: what the server spends, whatever wrk and the
+                # scheduler do to the requests per second on a shared machine.
+                busy = workers(pids[name])
+                used = cpu_seconds(busy)
+                result = wrk(url, *bodies[name], args.seconds)
+                result["cpu_us"] = (cpu_seconds(busy) - used) / result["requests"] * 1e6
+                results[name].append(result)
 
         # A 10,000-row batch over HTTP against in-process predict on the same rows.
         frame = pd.read_csv(project / "data" / "processed" / "clean.csv")
@@ -278,17 +313,18 @@ def report(results: dict, batch: dict, memory: dict, args: argparse.Namespace) -
         f"## API under load\n\n{machine()}; `wrk -t1 -c2 -d{args.seconds}s`, "
         f"{args.rounds} rounds interleaved, medians.\n"
     )
-    print("| server | requests/s | p50 ms | p99 ms | vs bare Flask |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| server | requests/s | p50 ms | p99 ms | vs bare Flask | worker CPU µs/request |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, label in (
         ("bare", "bare Flask route (constant)"),
         ("project", "this project, /predict one row"),
+        ("quiet", "the same, LOG_LEVEL=WARNING (no log line per request)"),
         ("mlflow", "mlflow models serve, same model"),
     ):
         rps = median(name, "rps")
         print(
             f"| {label} | {rps:.0f} | {median(name, 'p50'):.2f} | {median(name, 'p99'):.2f} "
-            f"| {rps / median('bare', 'rps'):.0%} |"
+            f"| {rps / median('bare', 'rps'):.0%} | {median(name, 'cpu_us'):.0f} |"
         )
     rows = 10_000
     inproc = rows / statistics.median(batch["in-process"])
