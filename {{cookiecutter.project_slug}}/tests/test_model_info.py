@@ -198,6 +198,22 @@ def test_too_few_rows_for_the_folds_are_refused_before_the_first_fit(run: Run) -
         search(spec, x, y, params)
 
 
+def test_a_scoring_no_fold_can_compute_stops_training_in_one_line(run: Run) -> None:
+    """roc_auc is binary; on three or more classes scikit-learn scores every fold NaN,
+    which must not become a model card full of NaN (not JSON)."""
+    target = run.params.data.target
+    if not run.params.is_classifier or run.clean[target].nunique() < 3:
+        pytest.skip("needs a target of three or more classes")
+    overrides = {**FAST, "train.scoring": "roc_auc", "train.models": ["linear"]}
+    params = load_params(PROJECT / "params.yaml", overrides=overrides)
+    spec, x, y = features_and_target(run.clean, params, PROJECT / params.data.source)
+    with (
+        pytest.warns(UserWarning, match="Scoring failed"),
+        pytest.raises(DataError, match="no model family could be scored with 'roc_auc'"),
+    ):
+        search(spec, x, y, params)
+
+
 def test_missing_model_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
         load_model(tmp_path)

@@ -303,6 +303,13 @@ def search(
             mean = searcher.cv_results_["mean_test_score"][searcher.best_index_]
             std = searcher.cv_results_["std_test_score"][searcher.best_index_]
         seconds = time.perf_counter() - started
+        if not np.isfinite(mean):  # scikit-learn scores a fold it could not score as NaN
+            log.warning(
+                "%s: left out: some folds could not be scored with %s (see the warnings above)",
+                label,
+                scoring,
+            )
+            continue
         candidate = Candidate(family, _plain(best), float(mean), float(std), round(seconds, 2))
         log.info(
             "%s: %s %.4f +/- %.4f in %.1f s %s",
@@ -314,6 +321,11 @@ def search(
             candidate.params or "",
         )
         candidates.append(candidate)
+    if not candidates:
+        raise DataError(
+            f"no model family could be scored with {scoring!r} on every fold; fix the data "
+            "or train.scoring (the warnings above say what failed)"
+        )
     return candidates
 
 
