@@ -32,6 +32,11 @@ def make(project: Path, target: str) -> str:
     return run("make", target, f"VENV={Path(sys.prefix)}", cwd=project).stdout
 
 
+def make_failing(project: Path, target: str) -> subprocess.CompletedProcess[str]:
+    """``make target`` expected to fail: its result, whatever the exit status."""
+    return run("make", target, f"VENV={Path(sys.prefix)}", cwd=project, check=False)
+
+
 def test_pipeline_writes_model_metrics_and_plots(project: Path) -> None:
     metrics = json.loads((project / "reports" / "metrics.json").read_text(encoding="utf-8"))
     metadata = json.loads((project / "models" / "metadata.json").read_text(encoding="utf-8"))
@@ -86,14 +91,7 @@ def test_make_pipeline_never_replaces_the_served_model_with_a_failed_one(
     assert old in original
     params.write_text(original.replace(old, new, 1), encoding="utf-8")
     try:
-        result = subprocess.run(
-            ["make", "pipeline", f"VENV={Path(sys.prefix)}"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        result = make_failing(project, "pipeline")
     finally:
         params.write_text(original, encoding="utf-8")
     assert result.returncode != 0
@@ -169,14 +167,7 @@ def test_tracked_project_registers_promotes_and_passes_its_own_tests(tracked: Pa
     listing = make(tracked, "registry")
     assert re.search(r"^\s+1\s+champion\s", listing, re.MULTILINE), listing
     assert re.search(r"promote\s+- -> 1\s+by ", listing), listing
-    refused = subprocess.run(
-        ["make", "rollback", f"VENV={Path(sys.prefix)}"],
-        cwd=tracked,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    refused = make_failing(tracked, "rollback")
     assert refused.returncode != 0
     assert "error: version 1 is the first champion" in refused.stderr
     assert "Traceback" not in refused.stderr

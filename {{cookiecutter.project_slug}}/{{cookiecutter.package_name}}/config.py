@@ -97,6 +97,10 @@ class Settings:
             "MAX_ROWS": (self.max_rows >= 1, "at least 1"),
             "MAX_BODY_BYTES": (self.max_body_bytes >= 1, "at least 1"),
         }
+        self.check(rules)
+
+    def check(self, rules: dict[str, tuple[bool, str]]) -> None:
+        """Raise for the first setting whose rule does not hold: ``NAME: (holds, rule)``."""
         for name, (ok, rule) in rules.items():
             if not ok:
                 value = getattr(self, name.lower())

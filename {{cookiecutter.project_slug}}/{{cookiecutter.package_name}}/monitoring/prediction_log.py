@@ -65,15 +65,16 @@ class PredictionLog:
         folder = settings.prediction_log_dir
         if folder is None:
             return None
-        rules = {
-            "PREDICTION_LOG_SAMPLE": (0 <= settings.prediction_log_sample <= 1, "0 to 1"),
-            "PREDICTION_LOG_MAX_BYTES": (settings.prediction_log_max_bytes >= 1024, "1024 or more"),
-            "PREDICTION_LOG_MAX_FILES": (settings.prediction_log_max_files >= 1, "1 or more"),
-        }
-        for name, (ok, rule) in rules.items():
-            if not ok:
-                value = getattr(settings, name.lower())
-                raise ConfigError(f"setting {name}={value!r}: must be {rule}")
+        settings.check(
+            {
+                "PREDICTION_LOG_SAMPLE": (0 <= settings.prediction_log_sample <= 1, "0 to 1"),
+                "PREDICTION_LOG_MAX_BYTES": (
+                    settings.prediction_log_max_bytes >= 1024,
+                    "1024 or more",
+                ),
+                "PREDICTION_LOG_MAX_FILES": (settings.prediction_log_max_files >= 1, "1 or more"),
+            }
+        )
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
