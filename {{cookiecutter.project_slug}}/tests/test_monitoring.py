@@ -166,6 +166,24 @@ def test_files_rotate_and_the_oldest_are_deleted(run: Run, tmp_path: Path) -> No
     assert lines == sorted(lines, key=lambda line: line["time"])  # the newest were kept
 
 
+def test_another_workers_current_file_is_never_pruned(run: Run, tmp_path: Path) -> None:
+    """More workers than PREDICTION_LOG_MAX_FILES must not delete each other's files
+    (and most records) in turn; a file of a process that has ended may go."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    running = tmp_path / f"predictions-20000101T000000000000Z-{os.getppid()}.jsonl"
+    stale = tmp_path / f"predictions-19990101T000000000000Z-{ended.pid}.jsonl"
+    for path in (running, stale):
+        path.write_text("", encoding="utf-8")
+    client = logging_app(run, tmp_path, prediction_log_max_files=1).test_client()
+    rows = records(run.test.head(1), run)
+    response = client.post("/predict", json={"instances": rows}, headers={"X-API-Key": API_KEY})
+    assert response.status_code == 200
+    assert running.exists()
+    assert not stale.exists()
+    assert len(log_files(tmp_path)) == 2  # the bound, and one file for each running writer
+
+
 # A batch as the service passes it (rows, numeric arrays, category lists), without
 # importing pandas: four processes start in a second.
 WRITER = """
@@ -318,6 +336,17 @@ def test_a_shifted_category_is_caught(run: Run) -> None:
     result = compare(spec.coerce(run.train), moved, spec, monitoring(run))
     assert [feature.name for feature in result.drifted] == [name]
     assert result.drifted[0].test == "chi2"
+
+
+def test_a_numeric_feature_that_goes_missing_is_caught(run: Run) -> None:
+    """Kolmogorov-Smirnov sees only the values present; the missing share is tested too."""
+    name = first_numeric(run)
+    spec = run.model.spec
+    moved = spec.coerce(run.test)
+    moved.loc[moved.index[: int(len(moved) * 0.9)], name] = np.nan
+    result = compare(spec.coerce(run.train), moved, spec, monitoring(run))
+    assert [feature.name for feature in result.drifted] == [name]
+    assert result.drifted[0].test == "chi2 (missing)"
 
 
 def test_the_gate_allows_as_many_drifted_features_as_configured(run: Run) -> None:

@@ -65,7 +65,7 @@ class FeatureDrift:
     name: str
     kind: str  # numeric | categorical
     psi: float
-    test: str  # ks | chi2
+    test: str  # ks | chi2 | chi2 (missing)
     statistic: float | None
     p_value: float | None
     drifted: bool
@@ -110,12 +110,21 @@ def numeric_drift(
         bins = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
         return np.append(bins, missing)
 
-    index = psi(counts(ref, int(reference.isna().sum())), counts(cur, int(current.isna().sum())))
-    statistic = p_value = None
+    gaps = int(reference.isna().sum()), int(current.isna().sum())
+    index = psi(counts(ref, gaps[0]), counts(cur, gaps[1]))
+    test, statistic, p_value = "ks", None, None
     if len(ref) and len(cur):
-        test = stats.ks_2samp(ref, cur)
-        statistic, p_value = float(test.statistic), float(test.pvalue)
-    return _decide(name, "numeric", index, "ks", statistic, p_value, reference, current, settings)
+        ks = stats.ks_2samp(ref, cur)
+        statistic, p_value = float(ks.statistic), float(ks.pvalue)
+    # Kolmogorov-Smirnov sees only the values present: a feature that goes missing is
+    # judged by its share of missing values, present against missing, instead.
+    table = np.array([[len(ref), gaps[0]], [len(cur), gaps[1]]])
+    if any(gaps) and (table.sum(axis=0) > 0).all():
+        shares = stats.chi2_contingency(table)
+        if p_value is None or shares.pvalue < p_value:
+            test, statistic = "chi2 (missing)", float(shares.statistic)
+            p_value = float(shares.pvalue)
+    return _decide(name, "numeric", index, test, statistic, p_value, reference, current, settings)
 
 
 def categorical_drift(

@@ -9,7 +9,8 @@ API key, no client address.
 Each server process appends to a file of its own, so workers never interleave
 lines and need no lock between them. A file that reaches
 ``PREDICTION_LOG_MAX_BYTES`` is closed and a new one begun; the oldest files
-beyond ``PREDICTION_LOG_MAX_FILES`` are deleted, which bounds the disk used.
+beyond ``PREDICTION_LOG_MAX_FILES`` are deleted, which bounds the disk used (each
+running worker's current file is kept, so the bound is at least one file a worker).
 A failed write (a full disk, say) is logged and never fails the request.
 """
 
@@ -162,16 +163,43 @@ class PredictionLog:
         return fd
 
     def _prune(self) -> None:
-        """Delete the oldest files beyond ``max_files`` (names sort by creation time)."""
+        """Delete the oldest files beyond ``max_files`` (names sort by creation time),
+        but never a file a running worker writes: with more workers than ``max_files``
+        they would delete each other's files, and most records, in turn."""
         files = sorted(log_files(self.folder))
-        for old in files[: max(0, len(files) - self.max_files)]:
-            if old != self._path:
+        excess = len(files) - self.max_files
+        in_use = files_in_use(files) | {self._path}
+        for old in files:
+            if excess <= 0:
+                break
+            if old not in in_use:
                 old.unlink(missing_ok=True)  # another worker may have pruned it already
+                excess -= 1
 
     def _close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def files_in_use(files: list[Path]) -> set[Path]:
+    """The newest file of each writer still running (a name ends in -<pid>.jsonl)."""
+    newest: dict[int, Path] = {}
+    for path in files:  # oldest first: the last one of a pid is its current file
+        pid = path.stem.rsplit("-", 1)[-1]
+        if pid.isdigit():
+            newest[int(pid)] = path
+    return {path for pid, path in newest.items() if _running(pid)}
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    return True
 
 
 def log_files(folder: Path) -> list[Path]:
