@@ -21,7 +21,7 @@ import yaml
 
 from {{ cookiecutter.package_name }}.config import MonitoringParams, Settings
 from {{ cookiecutter.package_name }}.errors import ConfigError, QualityGateError, UserError
-from {{ cookiecutter.package_name }}.monitoring.drift import check_drift, compare
+from {{ cookiecutter.package_name }}.monitoring.drift import check_drift, compare, reference_data
 from {{ cookiecutter.package_name }}.monitoring.prediction_log import (
     PredictionLog,
     log_files,
@@ -295,6 +295,20 @@ def drift_project(run: Run, project_copy: Path) -> Path:
     return project_copy
 
 
+def test_the_reference_is_the_split_the_model_was_trained_on(
+    run: Run, drift_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """params.yaml may have moved on (a new test_size whose model failed its gates):
+    the training rows are those of the model card."""
+    monkeypatch.chdir(drift_project)
+    params = Path("params.yaml")
+    raw = yaml.safe_load(params.read_text(encoding="utf-8"))
+    raw["data"]["test_size"], raw["data"]["seed"] = 0.5, 7
+    params.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    reference, _ = reference_data(run.model, params, None)
+    assert len(reference) == run.model.metadata["data"]["train_rows"] == len(run.train)
+
+
 def test_an_unshifted_sample_passes(run: Run, drift_project: Path) -> None:
     current = drift_project / "recent.csv"
     run.test.to_csv(current, index=False)
@@ -418,9 +432,13 @@ def test_bad_input_is_refused_clearly(
         params.write_text(yaml.safe_dump(raw), encoding="utf-8")
     if case == "missing-file":
         current = Path("nope.csv")
+    earlier = Path("reports/drift/summary.json")  # an earlier check's, which passed
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text('{"passed": true}', encoding="utf-8")
     with pytest.raises(UserError, match=re.escape(message)) as raised:
         check_drift([current], Path("models"), params, figures=False)
     assert raised.value.exit_code == 2
+    assert not earlier.exists(), "a refused check must not leave a report that reads as its own"
 
 
 def test_the_command_fails_in_one_line_without_current_data(drift_project: Path) -> None:

@@ -22,7 +22,7 @@ import html
 import io
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -209,6 +209,10 @@ def reference_data(
             "differs from the model card); run make pipeline, or pass --reference FILE"
         )
     params = load_params(params_file)
+    # The split the model was trained on: its card's, whatever params.yaml says now.
+    trained = (model.metadata.get("params") or {}).get("data") or {}
+    split = {key: trained[key] for key in ("test_size", "seed") if key in trained}
+    params = replace(params, data=replace(params.data, **split))
     frame = read_table(CLEAN_FILE, text=model.spec.categorical)
     train_part = frame.take(split_positions(frame, params, CLEAN_FILE)[0])
     return model.spec.coerce(train_part), f"{CLEAN_FILE} (training split)"
@@ -379,8 +383,14 @@ def check_drift(
     out_dir: Path = REPORT_DIR,
     figures: bool = True,
 ) -> dict[str, Any]:
-    """Compare, write summary.json and report.html to ``out_dir``, then apply the gate."""
+    """Compare, write summary.json and report.html to ``out_dir``, then apply the gate.
+
+    The previous report goes first: a check refused for its input leaves none, rather
+    than an older one that reads as this check's result.
+    """
     started = time.perf_counter()
+    for stale in ("summary.json", "report.html"):
+        (out_dir / stale).unlink(missing_ok=True)
     settings = load_params(params_file).monitoring
     model = load_model(model_dir)
     ref_frame, ref_source = reference_data(model, params_file, reference)
