@@ -196,6 +196,14 @@ def test_too_few_rows_for_the_folds_are_refused_before_the_first_fit(run: Run) -
     spec, x, y = features_and_target(frame, params, PROJECT / params.data.source)
     with pytest.raises(DataError, match=f"train.cv_folds=5: {expected}"):
         search(spec, x, y, params)
+    if params.is_classifier:  # one class: no classifier at all, folds or none
+        one = run.clean[target == target.iloc[0]]
+        spec, x, y = features_and_target(one, params, PROJECT / params.data.source)
+        for folds in (0, 5):
+            no_cv = {**FAST, "train.cv_folds": folds, "train.models": ["linear"]}
+            alone = load_params(PROJECT / "params.yaml", overrides=no_cv)
+            with pytest.raises(DataError, match="the training rows hold a single class"):
+                search(spec, x, y, alone)
 
 
 def test_a_scoring_no_fold_can_compute_stops_training_in_one_line(run: Run) -> None:

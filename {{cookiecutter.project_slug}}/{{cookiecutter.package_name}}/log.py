@@ -68,3 +68,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     # Warnings (NumPy's overflow on an absurd input, a library's deprecation) become
     # log records too, so a JSON log stays one object per line.
     logging.captureWarnings(True)
+    # botocore logs each request's headers at DEBUG, AWS session tokens among them.
+    for name in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(max(root.level, logging.INFO))

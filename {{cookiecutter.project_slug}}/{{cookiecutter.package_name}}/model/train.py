@@ -219,10 +219,16 @@ def check_scoring(scoring: str, task: str) -> None:
 
 
 def check_folds(y: pd.Series, folds: int, stratified: bool) -> None:
-    """Each of ``train.cv_folds`` folds needs rows of every class to hold out."""
+    """A classifier needs two classes, and each of ``train.cv_folds`` folds rows of
+    every class to hold out."""
+    counts = y.value_counts()
+    if stratified and len(counts) < 2:
+        raise DataError(
+            f"the training rows hold a single class, {_scalar(counts.index[0])!r}; "
+            "classification needs at least two"
+        )
     if not folds:
         return
-    counts = y.value_counts()
     if stratified and counts.min() < folds:
         raise DataError(
             f"params: train.cv_folds={folds}: class {_scalar(counts.idxmin())!r} has "
@@ -249,7 +255,6 @@ def search(
     # Every family, grid and fold count is checked before the first fit, not minutes
     # into a search.
     check_scoring(scoring, params.data.task)
-    check_folds(y, settings.cv_folds, params.is_classifier)
     planned = []
     for family in settings.models:
         estimator = make_estimator(family, params)
@@ -257,6 +262,7 @@ def search(
         grid = {f"model__{k}": v for k, v in settings.grids.get(family, {}).items()}
         _check_grid(pipeline, family, grid)
         planned.append((family, pipeline, grid))
+    check_folds(y, settings.cv_folds, params.is_classifier)
     candidates = []
     for number, (family, pipeline, grid) in enumerate(planned, start=1):
         label = f"[{number}/{len(planned)}] {family}"
