@@ -21,7 +21,11 @@ import yaml
 
 from {{ cookiecutter.package_name }}.config import MonitoringParams, Settings
 from {{ cookiecutter.package_name }}.errors import ConfigError, QualityGateError, UserError
-from {{ cookiecutter.package_name }}.monitoring.drift import check_drift, compare, reference_data
+from {{ cookiecutter.package_name }}.monitoring.drift import (
+    check_drift,
+    compare,
+    reference_data,
+)
 from {{ cookiecutter.package_name }}.monitoring.prediction_log import (
     PredictionLog,
     log_files,
