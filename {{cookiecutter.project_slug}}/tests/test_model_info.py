@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.model.train import (
     fit,
     make_estimator,
     search,
+    train,
 )
 from {{ cookiecutter.package_name }}.model.validate import check_gates
 
@@ -220,6 +221,14 @@ def test_a_scoring_no_fold_can_compute_stops_training_in_one_line(run: Run) -> N
         pytest.raises(DataError, match="no model family could be scored with 'roc_auc'"),
     ):
         search(spec, x, y, params)
+
+
+def test_data_without_the_target_is_refused_in_one_line(run: Run, tmp_path: Path) -> None:
+    """``python -m ...model.train --data FILE`` and the training container read any file."""
+    data = tmp_path / "no_target.csv"
+    run.clean.drop(columns=[run.params.data.target]).to_csv(data, index=False)
+    with pytest.raises(DataError, match=f"target column '{run.params.data.target}' not found"):
+        train(run.params, data, tmp_path / "model")
 
 
 def test_missing_model_is_reported(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ from ..data_processing.cleaning import CLEAN_FILE
 from ..data_processing.preprocessing import build_pipeline, most_categories
 from ..data_processing.validation import FeatureSpec, infer_features
 from ..errors import ConfigError, DataError
-from ..files import read_table, sha256_file
+from ..files import read_table, require_columns, sha256_file
 from .artifact import save_model
 
 MODEL_DIR = Path("models")
@@ -462,6 +462,8 @@ def train(
         # costs a fifth to a quarter of reading it.
         data_hash = background.submit(sha256_file, data_file)
         frame = read_table(data_file, text=params.features.text_columns)
+        columns = [str(c) for c in frame.columns]
+        require_columns(data_file, columns, [params.data.target], "target")
         train_rows, test_rows = split_positions(frame, params, data_file)
         train_part = frame.take(train_rows)
         del frame  # the training part is a copy: free the rest before fitting
