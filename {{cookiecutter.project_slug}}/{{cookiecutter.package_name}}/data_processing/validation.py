@@ -217,10 +217,10 @@ def _mostly_numeric(values: pd.Series) -> bool:
 
 
 def check_target(frame: pd.DataFrame, params: Params, path: Path) -> None:
-    target = frame[params.data.target]
-    if target.notna().sum() == 0:
-        raise DataError(f"{path}: target column {params.data.target!r} has no values")
     name = params.data.target
+    target = frame[name]
+    if target.notna().sum() == 0:
+        raise DataError(f"{path}: target column {name!r} has no values")
     if params.is_classifier:
         classes = target.dropna().unique()
         if len(classes) < 2:

@@ -101,6 +101,8 @@ def split_positions(frame: pd.DataFrame, params: Params, path: Path) -> tuple[An
     """Row positions of the training and held-out parts: the rows scikit-learn's
     ``train_test_split(frame, test_size, random_state, stratify)`` picks."""
     rows, data = len(frame), params.data
+    # Any file may arrive here (--data, a training job's channel): the target first.
+    require_columns(path, [str(c) for c in frame.columns], [data.target], "target")
     if not params.is_classifier:
         train, test = train_test_split(
             np.arange(rows), test_size=data.test_size, random_state=data.seed
@@ -462,8 +464,6 @@ def train(
         # costs a fifth to a quarter of reading it.
         data_hash = background.submit(sha256_file, data_file)
         frame = read_table(data_file, text=params.features.text_columns)
-        columns = [str(c) for c in frame.columns]
-        require_columns(data_file, columns, [params.data.target], "target")
         train_rows, test_rows = split_positions(frame, params, data_file)
         train_part = frame.take(train_rows)
         del frame  # the training part is a copy: free the rest before fitting
