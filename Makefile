@@ -33,7 +33,7 @@ $(VENV)/.installed: requirements/tools.in requirements/constraints.txt {{cookiec
 test: $(VENV)/.installed ## Run the template's tests: render matrix, answers, generated projects
 	$(PYTHON) -m pytest tests
 
-demo: ## Bake the defaults into build/demo and run them end to end: install, pipeline, tests, a served prediction
+demo: ## Bake the defaults into build/demo and run them end to end: install, pipeline, a served prediction, tests
 	bash scripts/demo.sh $(BUILD)/demo
 
 lint: $(VENV)/.installed ## Lint the template's own code (hooks, tests, scripts)
