@@ -184,6 +184,17 @@ def test_short_keys_are_refused(run: Run) -> None:
         create_app(Settings(model_dir=run.model_dir, api_keys=("short",)))
 
 
+def test_keys_no_header_can_carry_are_refused(run: Run, tmp_path: Path) -> None:
+    """A client sends a header's bytes and the server reads them as Latin-1, so a key
+    with other characters would be accepted at start-up and then never match."""
+    with pytest.raises(ConfigError, match="API_KEYS: an API key must be printable ASCII"):
+        create_app(Settings(model_dir=run.model_dir, api_keys=("clé-" + "x" * 16,)))
+    keys = tmp_path / "keys"
+    keys.write_bytes(b"\xff\xfe" + "x".encode("utf-16-le") * 20)
+    with pytest.raises(ConfigError, match=f"API_KEYS_FILE={keys}: not UTF-8 text"):
+        create_app(Settings(model_dir=run.model_dir, api_keys_file=keys))
+
+
 def test_a_missing_model_stops_start_up(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not found"):
         create_app(Settings(model_dir=tmp_path, api_keys=(API_KEY,)))
@@ -204,6 +215,23 @@ def test_predictions_over_http_equal_in_process_predictions(client: FlaskClient,
     else:
         assert np.allclose(body["predictions"], expected)
     assert body["model_version"] == run.model.version
+
+
+def test_a_byte_order_mark_before_json_is_not_content(
+    client: FlaskClient, row: dict[str, Any]
+) -> None:
+    """Windows tools write one; RFC 8259 lets a parser ignore it, as the CSV parser does."""
+    body = json.dumps({"instances": [row]}).encode()
+    plain = client.post("/predict", data=body, content_type="application/json", headers=AUTH)
+    for route, content_type, sent in (
+        ("/predict", "application/json", body),
+        ("/invocations", "application/jsonlines", json.dumps(row).encode()),
+    ):
+        marked = client.post(
+            route, data=b"\xef\xbb\xbf" + sent, content_type=content_type, headers=AUTH
+        )
+        assert marked.status_code == 200, json_of(marked)
+        assert json_of(marked)["predictions"] == json_of(plain)["predictions"]
 
 
 def test_columns_and_records_give_the_same_answer(client: FlaskClient, run: Run) -> None:
@@ -485,6 +513,9 @@ def test_json_lines_errors_name_the_line(
         jsonlines([row]) + b"[1, 2]\n": (422, "lines[1]: must be an object"),
         jsonlines([{**row, other: "red"}]): (422, f"lines[0].{other}: unknown field"),
         b"\n\n": (422, "lines: empty batch"),
+        # blank lines are skipped but still counted: the error names the line as sent
+        jsonlines([row]) + b"\n\n{not json\n": (400, "lines[3] is not valid JSON"),
+        b"\n" + jsonlines([row, {**row, other: "red"}]): (422, f"lines[2].{other}: unknown"),
     }
     for body, (status, message) in cases.items():
         response = client.post(
@@ -572,6 +603,11 @@ def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int
             422,
             f"rows[0].{numeric}",
         ),
+        "digits other than ASCII": (  # float() reads Arabic-Indic and full-width digits
+            (good + csv_line(row, **{numeric: "\u0661\u0662"})).encode(),
+            422,
+            f"rows[1].{numeric}",
+        ),
     }
 
 
@@ -584,6 +620,7 @@ def csv_error_cases(run: Run, row: dict[str, Any]) -> dict[str, tuple[bytes, int
         "not utf-8",
         "an underscore in a number",
         "true in a numeric column",
+        "digits other than ASCII",
         "an unclosed quote",
         "a quoted cell over 128 KiB",
         "empty",

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,6 +135,18 @@ def test_save_and_load_give_the_same_predictions(run: Run) -> None:
     assert np.array_equal(reloaded.predict(run.test), run.model.predict(run.test))
 
 
+def test_missing_categories_predict_alike_as_none_or_nan(run: Run) -> None:
+    """JSON's null arrives as None; a column with nothing else in it must still reach
+    the encoders as text, as it does when one row of it holds a value."""
+    rows = run.test.head(3).copy()
+    for name in run.model.spec.categorical:
+        rows[name] = None
+    with_nan = rows.astype(dict.fromkeys(run.model.spec.categorical, float))
+    categorical = run.model.features(rows)[run.model.spec.categorical]
+    assert all(dtype == "object" for dtype in categorical.dtypes), categorical.dtypes
+    assert np.array_equal(run.model.predict(rows), run.model.predict(with_nan))
+
+
 def test_input_without_a_feature_is_rejected_clearly(run: Run) -> None:
     missing = run.model.spec.columns[0]
     with pytest.raises(DataError, match=re.escape(f"lacks feature column '{missing}'")):
@@ -147,6 +160,54 @@ def test_a_changed_artifact_is_refused(run: Run, tmp_path: Path) -> None:
     artifact.write_bytes(artifact.read_bytes() + b"\0")
     with pytest.raises(ModelError, match="does not match"):
         load_model(copy)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda meta: [meta], "must hold a JSON object, not list"),
+        (lambda meta: {**meta, "artifact": None}, "artifact must be a JSON object"),
+        (lambda meta: {**meta, "versions": "1.0"}, "versions must be a JSON object"),
+        (lambda meta: {**meta, "features": ["bill"]}, "features must be a list of objects"),
+    ],
+    ids=["not an object", "artifact", "versions", "features"],
+)
+def test_a_damaged_model_card_is_refused_in_one_line(
+    run: Run, tmp_path: Path, change: Any, expected: str
+) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(run.model_dir, copy)
+    card = copy / METADATA_FILE
+    card.write_text(json.dumps(change(json.loads(card.read_text(encoding="utf-8")))))
+    with pytest.raises(ModelError, match=re.escape(expected)):
+        load_model(copy)
+
+
+def test_an_artifact_that_is_not_a_pipeline_is_refused(run: Run, tmp_path: Path) -> None:
+    """A matching hash only proves the file is the one recorded, not what it holds."""
+    copy = tmp_path / "models"
+    shutil.copytree(run.model_dir, copy)
+    artifact = copy / run.model.metadata["artifact"]["file"]
+    joblib.dump({"not": "a model"}, artifact)
+    card = copy / METADATA_FILE
+    meta = json.loads(card.read_text(encoding="utf-8"))
+    meta["artifact"]["sha256"] = sha256_file(artifact)
+    card.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelError, match="holds a dict, not a scikit-learn Pipeline"):
+        load_model(copy)
+
+
+@pytest.mark.parametrize("content", ["{bad", "[1, 2]"], ids=["not JSON", "not an object"])
+def test_damaged_metrics_leave_the_model_serving_without_them(
+    run: Run, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(run.model_dir, copy)
+    (copy / "metrics.json").write_text(content, encoding="utf-8")
+    loaded = load_model(copy)
+    assert loaded.metrics is None
+    assert "not a JSON object of metrics; not shown" in caplog.text
+    assert np.array_equal(loaded.predict(run.test), run.model.predict(run.test))
 
 
 def test_a_model_from_another_scikit_learn_is_refused(run: Run, tmp_path: Path) -> None:

@@ -96,7 +96,9 @@ def _category_strings(series: pd.Series) -> pd.Series:
     else:
         text = series.astype(str).astype(object)
     text = text.where(present, np.nan).map(category_text, na_action="ignore")
-    return text.where(text.notna(), np.nan)
+    # astype: a column with nothing present would come back float64, which the encoders
+    # fitted on text refuse.
+    return text.where(text.notna(), np.nan).astype(object)
 
 
 def outside_range(values: pd.Series, low: float, high: float) -> pd.Series:

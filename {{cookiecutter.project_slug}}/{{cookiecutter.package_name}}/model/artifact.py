@@ -142,14 +142,7 @@ def load_model(model_dir: Path) -> LoadedModel:
     meta_path = model_dir / METADATA_FILE
     if not meta_path.is_file():
         raise ModelError(f"{meta_path}: not found; train a model first (make pipeline)")
-    try:
-        metadata = read_json(meta_path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelError(f"{meta_path}: not valid JSON ({error})") from None
-    missing = [key for key in REQUIRED_KEYS if key not in metadata]
-    if missing:
-        raise ModelError(f"{meta_path}: metadata lacks {missing[0]!r}")
-
+    metadata = check_metadata(meta_path)
     name = str(metadata["artifact"].get("file", ""))
     if not name or Path(name).name != name:
         raise ModelError(f"{meta_path}: artifact.file={name!r} must be a file name in {model_dir}")
@@ -171,13 +164,51 @@ def load_model(model_dir: Path) -> LoadedModel:
         raise ModelError(
             f"{artifact}: cannot be loaded ({type(error).__name__}: {error})"
         ) from None
-    metrics_path = model_dir / METRICS_FILE
-    metrics = read_json(metrics_path) if metrics_path.is_file() else None
-    if metrics is not None and metrics.get("model_version") != metadata["model_version"]:
-        log.warning("%s: metrics of another model version; not shown", metrics_path)
-        metrics = None
+    if not isinstance(pipeline, Pipeline):
+        kind = type(pipeline).__name__
+        raise ModelError(f"{artifact}: holds a {kind}, not a scikit-learn Pipeline")
+    metrics = read_metrics(model_dir / METRICS_FILE, str(metadata["model_version"]))
     log.info("loaded model %s from %s", metadata["model_version"], model_dir)
     return LoadedModel(pipeline=pipeline, metadata=metadata, metrics=metrics)
+
+
+def check_metadata(path: Path) -> dict[str, Any]:
+    """The model card, refused in one line when it is not the shape training writes."""
+    try:
+        metadata = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path}: must hold a JSON object, not {type(metadata).__name__}")
+    missing = [key for key in REQUIRED_KEYS if key not in metadata]
+    if missing:
+        raise ModelError(f"{path}: metadata lacks {missing[0]!r}")
+    for key in ("artifact", "versions"):
+        if not isinstance(metadata[key], dict):
+            raise ModelError(f"{path}: {key} must be a JSON object")
+    features = metadata["features"]
+    if not isinstance(features, list) or not all(
+        isinstance(f, dict) and {"name", "kind"} <= f.keys() for f in features
+    ):
+        raise ModelError(f"{path}: features must be a list of objects with name and kind")
+    return metadata
+
+
+def read_metrics(path: Path, version: str) -> dict[str, Any] | None:
+    """The held-out metrics shown with the model; without them it still serves."""
+    if not path.is_file():
+        return None
+    try:
+        metrics = read_json(path)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        metrics = None
+    if not isinstance(metrics, dict):
+        log.warning("%s: not a JSON object of metrics; not shown", path)
+        return None
+    if metrics.get("model_version") != version:
+        log.warning("%s: metrics of another model version; not shown", path)
+        return None
+    return metrics
 
 
 def check_sklearn_version(trained: str, artifact: Path) -> None:
@@ -186,5 +217,6 @@ def check_sklearn_version(trained: str, artifact: Path) -> None:
     if trained.split(".")[:2] != current.split(".")[:2]:
         raise ModelError(
             f"{artifact}: trained with scikit-learn {trained or 'unknown'}, this environment "
-            f"has {current}; retrain the model or install scikit-learn=={trained}"
+            f"has {current}; retrain the model"
+            + (f" or install scikit-learn=={trained}" if trained else "")
         )

@@ -67,6 +67,8 @@ def _read_lines(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise ConfigError(f"API_KEYS_FILE={path}: cannot be read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"API_KEYS_FILE={path}: not UTF-8 text") from None
     return [
         line.strip()
         for line in text.splitlines()
@@ -85,6 +87,10 @@ def _to_digest(source: str, entry: str) -> bytes:
         if len(raw) != hashlib.sha256().digest_size:
             raise ConfigError(f"{source}: a 'sha256:' entry must hold 64 hex digits")
         return raw
+    if not (entry.isascii() and entry.isprintable()):
+        # Clients send header values as bytes that servers read as Latin-1, so a key with
+        # other characters could never match.
+        raise ConfigError(f"{source}: an API key must be printable ASCII characters")
     if len(entry) < MIN_KEY_LENGTH:
         raise ConfigError(
             f"{source}: an API key has {len(entry)} characters; use at least {MIN_KEY_LENGTH} "
