@@ -60,6 +60,20 @@ def _write_params(folder: Path, **data: object) -> None:
     (folder / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
 
 
+def test_spaces_around_class_labels_make_no_new_classes(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spreadsheet's "Yes " and "Yes" are one class, as feature text is trimmed too."""
+    target = run.params.data.target
+    sample = _sample(run).dropna(subset=[target]).reset_index(drop=True)
+    if not run.params.is_classifier or ptypes.infer_dtype(sample[target]) != "string":
+        pytest.skip("needs a classification target of text labels")
+    labels = sample[target].where(sample.index % 2 == 0, " " + sample[target] + " ")
+    cleaned = clean(sample.assign(**{target: labels}), run.params, Path("padded.csv"))
+    assert set(cleaned[target]) == set(sample[target])
+    assert "label(s) had spaces around them, removed" in caplog.text
+
+
 def _sample(run: Run) -> pd.DataFrame:
     """data.source, read as the pipeline reads it (CSV with its delimiter, or Parquet)."""
     return read_table(PROJECT / run.params.data.source, run.params.data.delimiter)
@@ -281,6 +295,34 @@ def test_a_column_listed_as_numeric_and_categorical_is_refused(run: Run) -> None
     )
     with pytest.raises(ConfigError, match=f"'{column}' is listed as numeric and as categorical"):
         clean(_sample(run), params, Path("both.csv"))
+
+
+@pytest.mark.parametrize("role", ["numeric", "categorical"])
+def test_listing_one_column_leaves_the_others_inferred(run: Run, role: str) -> None:
+    """Listing a postcode under features.categorical must not drop the other text
+    columns, nor listing one number under features.numeric turn the others into text."""
+    inferred = infer_features(run.raw, run.params, run.params.data.source)
+    other = "categorical" if role == "numeric" else "numeric"
+    if not getattr(inferred, other):
+        pytest.skip(f"the data has no {other} feature to list as {role}")
+    moved = getattr(inferred, other)[0]
+    params = dataclasses.replace(
+        run.params, features=dataclasses.replace(run.params.features, **{role: [moved]})
+    )
+    spec = infer_features(run.raw, params, run.params.data.source)
+    assert sorted(spec.columns) == sorted(inferred.columns)
+    assert moved in getattr(spec, role)
+    for kind in ("numeric", "categorical"):
+        assert set(getattr(spec, kind)) - {moved} == set(getattr(inferred, kind)) - {moved}
+
+
+def test_a_column_listed_and_dropped_is_refused(run: Run) -> None:
+    column = run.model.spec.columns[0]
+    features = dataclasses.replace(
+        run.params.features, categorical=[column], drop=[*run.params.features.drop, column]
+    )
+    with pytest.raises(ConfigError, match=f"'{column}' is listed in features.categorical and"):
+        infer_features(run.raw, dataclasses.replace(run.params, features=features), Path("x"))
 
 
 def test_a_categorical_code_keeps_its_leading_zeros_from_file_to_model(

@@ -109,6 +109,20 @@ def _clean_target(values: pd.Series, params: Params) -> pd.Series:
     known = values.dropna()
     if ptypes.is_float_dtype(values) and np.array_equal(known, np.round(known)):
         return values.astype("Int64").astype(object).where(values.notna(), np.nan)
+    if ptypes.infer_dtype(values, skipna=True) == "string":
+        # "Yes " and "Yes" are one class, as " Biscoe " is Biscoe in a feature column.
+        text = values.str.strip()
+        changed = (values.notna() & (values != text)).to_numpy()
+        if changed.any():
+            first = changed.nonzero()[0][0]
+            log.warning(
+                "target %r: %d label(s) had spaces around them, removed (%r is %r)",
+                values.name,
+                changed.sum(),
+                values.iloc[first],
+                text.iloc[first],
+            )
+        return text.where(text != "", np.nan)
     return values
 
 

@@ -108,7 +108,9 @@ def outside_range(values: pd.Series, low: float, high: float) -> pd.Series:
 
 
 def infer_features(frame: pd.DataFrame, params: Params, path: Path) -> FeatureSpec:
-    """Feature kinds from params where given, otherwise from the column dtypes."""
+    """Feature kinds: the columns ``features.numeric`` and ``features.categorical`` list
+    have the kind they are listed under; every other column not dropped is inferred from
+    its dtype (numbers numeric, the rest categorical)."""
     target = params.data.target
     wanted = params.features
     columns = [str(c) for c in frame.columns]
@@ -125,28 +127,27 @@ def infer_features(frame: pd.DataFrame, params: Params, path: Path) -> FeatureSp
         raise ConfigError(
             f"params: features: {sorted(both)[0]!r} is listed as numeric and as categorical"
         )
+    for role, names in (("numeric", wanted.numeric), ("categorical", wanted.categorical)):
+        dropped = [name for name in names or [] if name in wanted.drop]
+        if dropped:
+            raise ConfigError(
+                f"params: features: {dropped[0]!r} is listed in features.{role} and features.drop"
+            )
     empty = [c for c in frame.columns if c != target and frame[c].isna().all()]
     if empty:
         log.warning("%s: no values in %s; not used as features", path, ", ".join(map(repr, empty)))
     candidates = [
         c for c in frame.columns if c != target and c not in wanted.drop and c not in empty
     ]
-    if wanted.numeric is not None:
-        numeric = list(wanted.numeric)
-    else:
-        categorical_given = set(wanted.categorical or [])
-        numeric = [
-            c
-            for c in candidates
-            if c not in categorical_given
-            and ptypes.is_numeric_dtype(frame[c])
-            and not ptypes.is_bool_dtype(frame[c])
-        ]
-    categorical = (
-        list(wanted.categorical)
-        if wanted.categorical is not None
-        else [c for c in candidates if c not in numeric]
-    )
+    # A list sets the kind of the columns it names; every other column is inferred.
+    listed = {*(wanted.numeric or []), *(wanted.categorical or [])}
+    inferred = [c for c in candidates if c not in listed]
+    numeric = [*(wanted.numeric or [])] + [
+        c
+        for c in inferred
+        if ptypes.is_numeric_dtype(frame[c]) and not ptypes.is_bool_dtype(frame[c])
+    ]
+    categorical = [*(wanted.categorical or [])] + [c for c in inferred if c not in numeric]
     if not numeric and not categorical:
         raise DataError(f"{path}: no feature columns left besides the target {target!r}")
     return FeatureSpec.ordered(numeric, categorical, columns)
