@@ -1086,7 +1086,8 @@ def test_a_boolean_category_is_read_as_training_wrote_it() -> None:
 def test_category_text_is_read_as_training_read_it(
     client: FlaskClient, run: Run, row: dict[str, Any]
 ) -> None:
-    """Surrounding spaces are dropped and blank text is missing, in JSON and CSV alike."""
+    """Surrounding spaces are dropped and blank text or a missing-value marker ("NA",
+    "null": what reading the training file made missing) is missing, in JSON and CSV."""
     name = first_categorical(run)
     schema = next(f for f in run.model.metadata["features"] if f["name"] == name)
     category = schema["categories"][-1]
@@ -1102,6 +1103,13 @@ def test_category_text_is_read_as_training_read_it(
         )
         assert json_of(as_json)["predictions"] == expected["predictions"]
         assert json_of(as_csv)["predictions"] == expected["predictions"]
+    for marker in ("NA", " null ", "?"):
+        sent = {**row, name: marker}
+        as_json = client.post("/predict", json={"instances": [sent]}, headers=AUTH)
+        as_csv = client.post(
+            "/invocations", data=csv_line(sent), content_type="text/csv", headers=AUTH
+        )
+        assert json_of(as_json) == json_of(as_csv) == missing, marker
 
 
 json_values = st.recursive(

@@ -74,6 +74,19 @@ def test_spaces_around_class_labels_make_no_new_classes(
     assert "label(s) had spaces around them, removed" in caplog.text
 
 
+def test_missing_value_markers_are_missing_in_files_and_in_text(tmp_path: Path) -> None:
+    """Reading a file and reading category text (Parquet, the API) agree on what is missing."""
+    from {{ cookiecutter.package_name }}.data_processing.validation import as_category_strings
+
+    markers = ["NA", "n/a", "?", "null", "None", "NaN", "#N/A"]
+    data = tmp_path / "markers.csv"
+    data.write_text("code,x\n" + "".join(f"{m},1\n" for m in [*markers, "kept"]))
+    read = read_table(data)["code"]
+    assert read.isna().tolist() == [True] * len(markers) + [False]
+    text = as_category_strings(pd.Series([*markers, " NA ", "kept"], dtype=object))
+    assert text.isna().tolist() == [True] * (len(markers) + 1) + [False]
+
+
 def _sample(run: Run) -> pd.DataFrame:
     """data.source, read as the pipeline reads it (CSV with its delimiter, or Parquet)."""
     return read_table(PROJECT / run.params.data.source, run.params.data.delimiter)

@@ -27,7 +27,12 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
-NA_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "None", "?"]
+# Cell text that is a missing value: pandas' own list and "?". One list for reading
+# files and for category text sent to the API, so both treat "NA" alike.
+MISSING_TEXT = frozenset(
+    {"", "?", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"}
+    | {"1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
 
 
 PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
@@ -119,8 +124,8 @@ def read_table(
             path,
             sep=delimiter,
             decimal=decimal,
-            na_values=NA_VALUES,
-            keep_default_na=True,
+            na_values=sorted(MISSING_TEXT),
+            keep_default_na=False,
             dtype=dict.fromkeys(text, str) or None,
         )
     except UnicodeDecodeError as error:

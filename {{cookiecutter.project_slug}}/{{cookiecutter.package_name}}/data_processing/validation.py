@@ -18,7 +18,7 @@ from pandas.api import types as ptypes
 
 from ..config import Params
 from ..errors import ConfigError, DataError
-from ..files import require_columns
+from ..files import MISSING_TEXT, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,11 @@ def category_string(value: object) -> str:
 
 def category_text(text: str) -> str | None:
     """Category text as the model knows it: no surrounding spaces ("Biscoe " is
-    Biscoe), and blank text is a missing value. Training and serving both apply it."""
-    return text.strip() or None
+    Biscoe), and blank text or a missing-value marker ("NA", "null": ``MISSING_TEXT``,
+    which reading a file applies too) is a missing value. Training and serving both
+    apply it."""
+    text = text.strip()
+    return None if text in MISSING_TEXT else text
 
 
 def as_category_strings(series: pd.Series) -> pd.Series:
