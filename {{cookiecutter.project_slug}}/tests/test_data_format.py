@@ -146,12 +146,19 @@ def _bad_target(run: Run, path: Path) -> None:
 {%- endif %}
 
 
+def _names_alike_but_for_spaces(run: Run, path: Path) -> None:
+    sample = _sample(run)
+    name = run.model.spec.columns[0]
+    sample.assign(**{f"{name} ": sample[name]}).to_csv(path, index=False)
+
+
 BAD_INPUTS: dict[str, tuple[Callable[[Run, Path], object], str]] = {
     "missing target column": (_without_target, "target column"),
     "empty file": (lambda run, path: path.write_bytes(b""), "file is empty"),
     "header only": (_header_only, "no rows"),
     "not text": (lambda run, path: path.write_bytes(bytes(range(256)) * 4), "not UTF-8"),
     "wrong delimiter": (_semicolons, "delimiter"),
+    "names alike but for spaces": (_names_alike_but_for_spaces, "once spaces around names"),
     "text in a numeric column": (_text_in_numeric, "first '12,5 mm' on line 7"),
     "infinity in a numeric column": (_infinity_in_numeric, "value(s), first inf on line 7"),
 {%- if cookiecutter.problem_type == "classification" %}
@@ -288,6 +295,13 @@ def test_a_saved_index_is_pointed_out(run: Run, caplog: pytest.LogCaptureFixture
     frame = pd.read_csv(io.StringIO(saved))
     clean(frame, run.params, Path("saved.csv"))
     assert "column 'Unnamed: 0' has no name in the header" in caplog.text
+
+
+def test_a_number_per_row_is_pointed_out(run: Run, caplog: pytest.LogCaptureFixture) -> None:
+    """A customer number read as a feature would let the model memorise rows."""
+    sample = _sample(run)
+    clean(sample.assign(customer_id=np.arange(len(sample)) + 100_000), run.params, Path("x"))
+    assert "customer_id: a different whole number in every row: an identifier?" in caplog.text
 
 
 def test_a_listed_feature_without_values_is_refused(run: Run) -> None:

@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.model.train import (
     fit,
     make_estimator,
     search,
+    split_positions,
     train,
 )
 from {{ cookiecutter.package_name }}.model.validate import check_gates
@@ -266,6 +267,15 @@ def test_too_few_rows_for_the_folds_are_refused_before_the_first_fit(run: Run) -
             alone = load_params(PROJECT / "params.yaml", overrides=no_cv)
             with pytest.raises(DataError, match="the training rows hold a single class"):
                 search(spec, x, y, alone)
+
+
+def test_a_class_per_number_suggests_regression(run: Run) -> None:
+    """Prices or counts with data.task left at classification: one class per value."""
+    if not run.params.is_classifier:
+        pytest.skip("a regression target is a number already")
+    prices = run.clean.assign(**{run.params.data.target: np.arange(len(run.clean)) * 1000})
+    with pytest.raises(DataError, match=r"distinct numbers: to predict a quantity, set data\.task"):
+        split_positions(prices, run.params, Path("prices.csv"))
 
 
 def test_a_scoring_no_fold_can_compute_stops_training_in_one_line(run: Run) -> None:

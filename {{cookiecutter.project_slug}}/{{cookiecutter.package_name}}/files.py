@@ -96,7 +96,7 @@ def read_header(path: Path, delimiter: str = ",") -> list[str]:
         raise DataError(f"{path}: file has no columns")
     if first_row is None:
         raise DataError(f"{path}: file has a header but no rows")
-    columns = [column.strip() for column in header]
+    columns = _stripped_names(path, header)
     _check_delimiter(path, columns, delimiter)
     return columns
 
@@ -139,9 +139,23 @@ def read_table(
         raise DataError(f"{path}: file has no columns") from None
     if frame.empty:
         raise DataError(f"{path}: file has a header but no rows")
-    frame.columns = [str(column).strip() for column in frame.columns]
+    frame.columns = _stripped_names(path, frame.columns)
     _check_delimiter(path, list(frame.columns), delimiter, other_delimiter)
     return frame
+
+
+def _stripped_names(path: Path, names: Iterable[object]) -> list[str]:
+    """Column names without surrounding spaces, which must still tell columns apart."""
+    stripped = [str(name).strip() for name in names]
+    seen: set[str] = set()
+    for name in stripped:
+        if name in seen:
+            raise DataError(
+                f"{path}: two columns are named {name!r} once spaces around names are "
+                "removed; rename one"
+            )
+        seen.add(name)
+    return stripped
 
 
 def require_columns(path: Path, available: list[str], wanted: list[str], role: str) -> None:

@@ -69,6 +69,16 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
                 len(result),
             )
 
+    listed = set(params.features.numeric or [])
+    for name in spec.numeric:
+        values = result[name]
+        if name not in listed and len(values) >= 50 and _distinct_whole_numbers(values):
+            log.warning(
+                "%s: a different whole number in every row: an identifier? It trains as a "
+                "feature unless features.drop lists it",
+                name,
+            )
+
     columns = [str(c) for c in frame.columns]
     present = columns_present("cleaning.ranges", params.cleaning.ranges, columns, path)
     for column in present:
@@ -101,6 +111,12 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     if len(result) < 10:
         raise DataError(f"{path}: only {len(result)} usable rows after cleaning; need at least 10")
     return result.reset_index(drop=True)
+
+
+def _distinct_whole_numbers(values: pd.Series) -> bool:
+    return bool(
+        values.notna().all() and values.is_unique and np.array_equal(values, np.round(values))
+    )
 
 
 def _clean_target(values: pd.Series, params: Params) -> pd.Series:

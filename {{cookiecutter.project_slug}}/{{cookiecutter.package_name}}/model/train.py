@@ -43,7 +43,7 @@ from .. import cli
 from ..config import Params, load_params, to_dict
 from ..data_processing.cleaning import CLEAN_FILE
 from ..data_processing.preprocessing import build_pipeline, most_categories
-from ..data_processing.validation import FeatureSpec, infer_features
+from ..data_processing.validation import MAX_FRACTIONAL_CLASSES, FeatureSpec, infer_features
 from ..errors import ConfigError, DataError
 from ..files import read_table, require_columns, sha256_file
 from .artifact import save_model
@@ -112,9 +112,16 @@ def split_positions(frame: pd.DataFrame, params: Params, path: Path) -> tuple[An
     counts = labels.value_counts()
     rare = counts[counts < 2]
     if not rare.empty:
+        numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce").notna().all()
         raise DataError(
             f"{path}: class {_scalar(rare.index[0])!r} of target {data.target!r} has only "
             f"{rare.iloc[0]} row; a stratified split needs at least 2 per class"
+            + (
+                f" ({len(counts)} distinct numbers: to predict a quantity, set data.task: "
+                "regression)"
+                if numbers and len(counts) > MAX_FRACTIONAL_CLASSES
+                else ""
+            )
         )
     test_rows = math.ceil(data.test_size * rows)
     if min(test_rows, rows - test_rows) < len(counts):
