@@ -17,7 +17,7 @@ import pytest
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }}.config import load_params
+from {{ cookiecutter.package_name }}.config import METRIC_NAMES, load_params
 from {{ cookiecutter.package_name }}.data_processing.preprocessing import (
     build_pipeline,
     most_categories,
@@ -245,6 +245,20 @@ def test_bad_training_params_fail_before_the_first_fit(
     with caplog.at_level(logging.INFO), pytest.raises(ConfigError, match=expected):
         search(spec, x, y, params)
     assert not [r for r in caplog.records if "folds" in r.getMessage()], "a family was fitted"
+
+
+def test_metrics_of_the_other_task_are_refused_when_params_load(run: Run) -> None:
+    """Switching data.task leaves gates naming the old task's metrics: said at once,
+    not after a training run."""
+    task = run.params.data.task
+    other = "regression" if task == "classification" else "classification"
+    own = METRIC_NAMES[task][0]
+    for override, where in (
+        ({"validate.gates": {own: {"min": 0.5}}}, f"validate.gates.{own}"),
+        ({"validate.gates": {}, "validate.segments.metric": own}, "validate.segments.metric="),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(where) + f".*not a {other} metric"):
+            load_params(PROJECT / "params.yaml", overrides={"data.task": other, **override})
 
 
 def test_too_few_rows_for_the_folds_are_refused_before_the_first_fit(run: Run) -> None:

@@ -366,6 +366,14 @@ class MlflowParams:
 {%- endif %}
 
 
+# The held-out metrics the validate stage writes for each task: what gates may bound.
+METRIC_NAMES = {
+    "classification": ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc"),
+    "regression": ("rmse", "mae", "r2"),
+}
+SEGMENT_GAP = "segment_gap"
+
+
 @dataclass(frozen=True)
 class Params:
     data: DataParams
@@ -378,6 +386,29 @@ class Params:
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
     mlflow: MlflowParams = field(default_factory=MlflowParams)
 {%- endif %}
+
+    def __post_init__(self) -> None:
+        """Metric names against the task, before any stage runs: after a change of
+        data.task the sample's classification gates are named at once, not after training."""
+        task = self.data.task
+        names = METRIC_NAMES[task]
+        gated = (*names, SEGMENT_GAP)
+        named: list[tuple[str, str | None, tuple[str, ...]]] = [
+            (f"validate.gates.{name}", name, gated) for name in self.validate.gates
+        ]
+        metric = self.validate.segments.metric
+        named.append((f"validate.segments.metric={metric!r}", metric, names))
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+        if (promotion := self.mlflow.promotion) is not None:
+            named += [(f"mlflow.promotion.gates.{name}", name, gated) for name in promotion.gates]
+            metric = promotion.gate_metric
+            named.append((f"mlflow.promotion.gate_metric={metric!r}", metric, names))
+{%- endif %}
+        for setting, name, allowed in named:
+            if name is not None and name not in allowed:
+                raise ConfigError(
+                    f"params: {setting}: not a {task} metric (have: {', '.join(allowed)})"
+                )
 
     @property
     def is_classifier(self) -> bool:

@@ -349,7 +349,12 @@ def _check_grid(pipeline: Pipeline, family: str, grid: dict[str, list[Any]]) -> 
     for key, values in grid.items():
         name = key.removeprefix("model__")
         if key not in valid:
-            raise ConfigError(f"params: train.grids.{family}: {name!r} is not a parameter")
+            model = pipeline.named_steps["model"]
+            takes = ", ".join(sorted(model.get_params(deep=False)))
+            raise ConfigError(
+                f"params: train.grids.{family}: {name!r} is not a parameter of "
+                f"{type(model).__name__} (it takes: {takes})"
+            )
         if not isinstance(values, list) or not values:
             raise ConfigError(f"params: train.grids.{family}.{name}: must be a non-empty list")
 

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from .. import cli
-from ..config import Gate, Params, SegmentParams, load_params
+from ..config import METRIC_NAMES, SEGMENT_GAP, Gate, Params, SegmentParams, load_params
 from ..data_processing.cleaning import CLEAN_FILE
 from ..data_processing.validation import as_category_strings, columns_present
 from ..errors import ConfigError, QualityGateError
@@ -28,12 +28,7 @@ from .artifact import METRICS_FILE, LoadedModel, load_model, publish
 from .train import MODEL_DIR, split_positions
 
 REPORTS_DIR = Path("reports")
-METRIC_NAMES = {
-    "classification": ("accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc"),
-    "regression": ("rmse", "mae", "r2"),
-}
 DEFAULT_SEGMENT_METRIC = {"classification": "accuracy", "regression": "rmse"}
-SEGMENT_GAP = "segment_gap"
 MISSING_SEGMENT = "(missing)"
 
 log = logging.getLogger(__name__)
@@ -106,7 +101,7 @@ def segment_metrics(
     metric = segments.metric or DEFAULT_SEGMENT_METRIC[task]
     if metric not in METRIC_NAMES[task]:
         raise ConfigError(
-            f"params: validate.segments.metric={metric!r}: no such {task} metric "
+            f"params: validate.segments.metric={metric!r}: not a {task} metric "
             f"(have: {', '.join(METRIC_NAMES[task])})"
         )
     here = [str(c) for c in frame.columns]
