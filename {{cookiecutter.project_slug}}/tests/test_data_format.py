@@ -152,11 +152,29 @@ def _names_alike_but_for_spaces(run: Run, path: Path) -> None:
     sample.assign(**{f"{name} ": sample[name]}).to_csv(path, index=False)
 
 
+def _latin1_in_the_last_row(run: Run, path: Path) -> None:
+    """Past what the header check reads: the copy itself must find it."""
+    lines = _sample(run).to_csv(index=False).encode().split(b"\n")
+    lines[-2] = lines[-2].replace(b",", b",\xe9", 1)  # a Latin-1 e-acute
+    path.write_bytes(b"\n".join(lines))
+
+
+def test_text_that_is_not_utf8_is_reported_with_its_line(tmp_path: Path) -> None:
+    from {{ cookiecutter.package_name }}.files import check_utf8
+
+    data = tmp_path / "export.csv"
+    row = b"a,b,c\n"
+    data.write_bytes(row * 200_000 + b"caf\xe9,1,2\n" + row)  # past the first MiB read
+    with pytest.raises(DataError, match=r"export\.csv: not UTF-8 text on line 200001 "):
+        check_utf8(data)
+
+
 BAD_INPUTS: dict[str, tuple[Callable[[Run, Path], object], str]] = {
     "missing target column": (_without_target, "target column"),
     "empty file": (lambda run, path: path.write_bytes(b""), "file is empty"),
     "header only": (_header_only, "no rows"),
     "not text": (lambda run, path: path.write_bytes(bytes(range(256)) * 4), "not UTF-8"),
+    "not UTF-8 in the last row": (_latin1_in_the_last_row, "bad.csv: not UTF-8 text on line"),
     "wrong delimiter": (_semicolons, "delimiter"),
     "names alike but for spaces": (_names_alike_but_for_spaces, "once spaces around names"),
     "text in a numeric column": (_text_in_numeric, "first '12,5 mm' on line 7"),

@@ -7,6 +7,7 @@ previous version stays intact.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -88,8 +89,9 @@ def read_header(path: Path, delimiter: str = ",") -> list[str]:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, delimiter=delimiter)
             header, first_row = next(reader, None), next(reader, None)
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None
+    except UnicodeDecodeError:
+        check_utf8(path)  # raises, naming the line
+        raise DataError(f"{path}: not UTF-8 text; save it as UTF-8 CSV") from None
     except csv.Error as error:
         raise DataError(f"{path}: cannot be parsed as CSV: {error}") from None
     if not header:
@@ -99,6 +101,29 @@ def read_header(path: Path, delimiter: str = ",") -> list[str]:
     columns = _stripped_names(path, header)
     _check_delimiter(path, columns, delimiter)
     return columns
+
+
+def check_utf8(path: Path, copy: IO[bytes] | None = None) -> None:
+    """Raise ``DataError`` naming the first line of ``path`` that is not UTF-8 text,
+    writing every byte to ``copy`` on the way when one is given."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as read:
+        while chunk := read.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                line += chunk[: max(error.start, 0)].count(b"\n")
+                raise DataError(
+                    f"{path}: not UTF-8 text on line {line} ({error.reason}); save it as UTF-8 CSV"
+                ) from None
+            line += chunk.count(b"\n")
+            if copy is not None:
+                copy.write(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text (it ends inside a character)") from None
 
 
 def read_table(
@@ -128,8 +153,9 @@ def read_table(
             keep_default_na=False,
             dtype=dict.fromkeys(text, str) or None,
         )
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None
+    except UnicodeDecodeError:
+        check_utf8(path)  # raises, naming the line
+        raise DataError(f"{path}: not UTF-8 text; save it as UTF-8 CSV") from None
     except (pd.errors.ParserError, csv.Error) as error:
         detail = str(error).strip().splitlines()[-1]
         raise DataError(

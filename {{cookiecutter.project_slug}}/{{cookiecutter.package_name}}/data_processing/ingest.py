@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +18,7 @@ from ..config import Params, load_params
 from ..files import (
     PARQUET_SUFFIXES,
     atomic_path,
+    check_utf8,
     read_header,
     read_table,
     require_columns,
@@ -66,8 +66,8 @@ def ingest(params: Params, destination: Path = RAW_FILE) -> Path:
     if source.suffix.lower() == ".csv" and plain_csv:
         columns = read_header(source)
         require_columns(source, columns, [target], "target")
-        with atomic_path(destination) as tmp:
-            shutil.copyfile(source, tmp)
+        with atomic_path(destination) as tmp, tmp.open("wb") as copy:
+            check_utf8(source, copy)  # bad text named here, not in the copy
         log.info("ingested %s: %d columns, copied -> %s", source, len(columns), destination)
     else:
         frame = read_table(source, data.delimiter, data.decimal, params.features.text_columns)
