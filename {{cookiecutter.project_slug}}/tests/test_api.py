@@ -25,6 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.pipeline import Pipeline
 from werkzeug.test import TestResponse
 
 from {{ cookiecutter.package_name }}.config import Settings
@@ -1081,6 +1082,32 @@ def test_a_boolean_category_is_read_as_training_wrote_it() -> None:
     spec = FeatureSpec.ordered(["x"], ["flag"], ["x", "flag"])
     batch = records_to_batch([{"x": 1.0, "flag": True}, {"x": 2.0, "flag": False}], spec)
     assert batch.categorical["flag"] == trained == ["True", "False"]
+
+
+def test_flag_text_is_read_as_pandas_read_the_training_file() -> None:
+    """pandas reads a CSV column of true/TRUE/True as booleans, which train as "True":
+    a feature the model learnt as true/false takes those spellings at the API too."""
+    from {{ cookiecutter.package_name }}.data_processing.validation import FeatureSpec
+    from {{ cookiecutter.package_name }}.model.artifact import LoadedModel
+
+    features = [
+        {"name": "x", "kind": "numeric"},
+        {"name": "flag", "kind": "categorical", "categories": ["False", "True"]},
+        {"name": "word", "kind": "categorical", "categories": ["true", "maybe"]},
+    ]
+    spec = LoadedModel(pipeline=Pipeline([]), metadata={"features": features}).spec
+    assert spec.flags == {"flag"}
+    sent = ["true", "TRUE", " False ", True, None]
+    expected = ["True", "True", "False", "True", None]
+    records = [{"x": 1.0, "flag": value, "word": "true"} for value in sent]
+    batch = records_to_batch(records, spec)
+    assert batch.categorical["flag"] == expected
+    assert batch.categorical["word"] == ["true"] * len(sent)  # text, not a flag
+    body = "".join(f"1.0,{'' if v is None else v},true\n" for v in sent).encode()
+    assert parse_csv(body, spec, 100).categorical["flag"] == expected
+    frame = pd.DataFrame({"x": 1.0, "flag": sent, "word": "true"})
+    assert spec.coerce(frame)["flag"].tolist()[:4] == expected[:4]
+    assert FeatureSpec(["x"], ["flag"], ["x", "flag"]).coerce(frame)["flag"][0] == "true"
 
 
 def test_category_text_is_read_as_training_read_it(

@@ -30,13 +30,24 @@ MOSTLY_NUMERIC = 0.9
 MAX_FRACTIONAL_CLASSES = 20
 
 
+# pandas reads a CSV column of only these as booleans, which train as "True"/"False".
+FLAG_TEXT = {"True": "True", "TRUE": "True", "true": "True"} | {
+    "False": "False",
+    "FALSE": "False",
+    "false": "False",
+}
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Feature names by kind; ``columns`` keeps the order of the data file."""
+    """Feature names by kind; ``columns`` keeps the order of the data file. ``flags``:
+    the categorical features a model learnt as true/false (read from a file as booleans),
+    whose text is read as pandas read it, so "true" and "TRUE" are "True" too."""
 
     numeric: list[str]
     categorical: list[str]
     columns: list[str]
+    flags: frozenset[str] = frozenset()
 
     @classmethod
     def ordered(cls, numeric: list[str], categorical: list[str], order: list[str]) -> FeatureSpec:
@@ -50,7 +61,7 @@ class FeatureSpec:
             {
                 name: pd.to_numeric(frame[name]).astype("float64")
                 if name in numeric
-                else as_category_strings(frame[name])
+                else as_category_strings(frame[name], name in self.flags)
                 for name in self.columns
             },
             index=frame.index,
@@ -73,19 +84,23 @@ def category_text(text: str) -> str | None:
     return None if text in MISSING_TEXT else text
 
 
-def as_category_strings(series: pd.Series) -> pd.Series:
+def as_category_strings(series: pd.Series, flag: bool = False) -> pd.Series:
     """``category_string`` then ``category_text`` over a column, vectorised; missing
     values stay NaN.
 
     Each distinct value is converted once and its string shared by every row that
     holds it, so a million rows of a few categories hold a few string objects, not
     a million. Object columns of mixed Python values (parsed JSON, say) are
-    converted value by value: there 4 and 4.0 are distinct values.
+    converted value by value: there 4 and 4.0 are distinct values. ``flag``: a
+    feature learnt as true/false, whose "true" and "TRUE" are "True" (``FLAG_TEXT``).
     """
     if series.dtype == object and ptypes.infer_dtype(series, skipna=True) != "string":
-        return _category_strings(series)
+        values = _category_strings(series)
+        return values.map(FLAG_TEXT).where(values.isin(FLAG_TEXT), values) if flag else values
     codes, distinct = pd.factorize(series)  # a missing value gets code -1
     text = _category_strings(pd.Series(distinct, dtype=series.dtype)).to_numpy(dtype=object)
+    if flag:
+        text = np.array([FLAG_TEXT.get(value, value) for value in text], dtype=object)
     shared = np.append(text, np.nan)[codes]  # code -1 picks the appended NaN
     return pd.Series(shared, index=series.index, name=series.name, dtype=object)
 

@@ -57,6 +57,13 @@ class LoadedModel:
             numeric=[f["name"] for f in features if f["kind"] == "numeric"],
             categorical=[f["name"] for f in features if f["kind"] == "categorical"],
             columns=[f["name"] for f in features],
+            flags=frozenset(
+                f["name"]
+                for f in features
+                if f["kind"] == "categorical"
+                and f.get("categories")
+                and set(f["categories"]) <= {"True", "False"}
+            ),
         )
 
     @property

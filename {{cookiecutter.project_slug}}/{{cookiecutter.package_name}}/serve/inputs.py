@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
@@ -22,7 +22,12 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from ..data_processing.validation import FeatureSpec, category_string, category_text
+from ..data_processing.validation import (
+    FLAG_TEXT,
+    FeatureSpec,
+    category_string,
+    category_text,
+)
 
 Where = Callable[[int, str], str]  # (row, feature) -> the field name shown in an error
 
@@ -261,25 +266,33 @@ def _typed_batch(columns: dict[str, list[Any]], spec: FeatureSpec, where: Where)
             index = next(i for i, v in enumerate(values) if type(v) not in CATEGORY)
             raise invalid(where(index, name), "must be a string, a number, true, false or null")
         if types <= {str, type(None)}:
-            categorical[name] = _as_trained(values)
+            categorical[name] = _as_trained(values, name in spec.flags)
             continue
         for index, value in enumerate(values):
             if type(value) is float and not math.isfinite(value):
                 raise invalid(where(index, name), "must be a finite number (no NaN or infinity)")
-        categorical[name] = [
-            None if v is None else category_text(category_string(v)) for v in values
-        ]
+        categorical[name] = _as_trained(
+            [None if v is None else category_string(v) for v in values], name in spec.flags
+        )
     rows = len(next(iter(columns.values()))) if columns else 0
     return Batch(spec, numeric, categorical, rows)
 
 
-def _as_trained(values: list[str | None]) -> list[str | None]:
+def _as_trained(values: Sequence[str | None], flag: bool = False) -> list[str | None]:
     """Category text as cleaning gave it to the model (``category_text``): " Biscoe "
-    is Biscoe and "" is missing. Checked once per distinct value, not per row."""
-    changed: dict[str | None, str | None] = {
-        v: text for v in set(values) if v is not None and (text := category_text(v)) != v
-    }
-    return [changed.get(v, v) for v in values] if changed else values
+    is Biscoe and "" is missing; for a ``flag`` feature "true" is "True", as pandas
+    read the training file. Checked once per distinct value, not per row."""
+    changed: dict[str | None, str | None] = {}
+    for value in set(values):
+        if value is not None:
+            text = category_text(value)
+            if flag and text is not None:
+                text = FLAG_TEXT.get(text, text)
+            if text != value:
+                changed[value] = text
+    if changed:
+        return [changed.get(v, v) for v in values]
+    return values if isinstance(values, list) else list(values)
 
 
 def parse_csv(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
@@ -389,7 +402,7 @@ def csv_module_batch(text: str, spec: FeatureSpec, max_rows: int) -> Batch:
         spec,
         numeric={name: _csv_numbers(columns[name], name, where) for name in spec.numeric},
         categorical={
-            name: [category_text(cell) for cell in columns[name]] for name in spec.categorical
+            name: _as_trained(columns[name], name in spec.flags) for name in spec.categorical
         },
         rows=len(rows),
     )
