@@ -76,7 +76,9 @@ def test_spaces_around_class_labels_make_no_new_classes(
 
 def test_missing_value_markers_are_missing_in_files_and_in_text(tmp_path: Path) -> None:
     """Reading a file and reading category text (Parquet, the API) agree on what is missing."""
-    from {{ cookiecutter.package_name }}.data_processing.validation import as_category_strings
+    from {{ cookiecutter.package_name }}.data_processing.validation import (
+        as_category_strings,
+    )
 
     markers = ["NA", "n/a", "?", "null", "None", "NaN", "#N/A"]
     data = tmp_path / "markers.csv"
