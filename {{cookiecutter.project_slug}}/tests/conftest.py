@@ -67,11 +67,13 @@ def run(params: Params, tmp_path_factory: pytest.TempPathFactory) -> Run:
     source = PROJECT / params.data.source
     params = load_params(PROJECT / "params.yaml", overrides={**FAST, "data.source": str(source)})
     raw_file = ingest(params, root / "raw.csv")
-    raw = read_table(raw_file)
+    # .copy(): in one block per dtype, where read_csv leaves wide data in one per
+    # column, on which pandas warns (an error in these tests) when a test adds a column
+    raw = read_table(raw_file).copy()
     cleaned = clean(raw, params, raw_file)
     clean_file = root / "clean.csv"
     cleaned.to_csv(clean_file, index=False)
-    frame = read_table(clean_file)
+    frame = read_table(clean_file).copy()
     train_part, test_part = split_train_test(frame, params, clean_file)
     model_dir = root / "models"
     train(params, clean_file, model_dir)

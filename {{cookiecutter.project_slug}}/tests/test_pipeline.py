@@ -109,7 +109,9 @@ def test_a_new_data_source_and_target_are_the_whole_change(
     frame = frame.rename(columns={frame.columns[0]: "première mesure"})  # a name beyond ASCII
     frame.to_csv(tmp_path / "own.csv", index=False)
     params = yaml.safe_load(light_params.read_text(encoding="utf-8"))
-    params["data"].update(source=str(tmp_path / "own.csv"), target=target, delimiter=",")
+    params["data"].update(
+        source=str(tmp_path / "own.csv"), target=target, delimiter=",", decimal="."
+    )
     # The rules params.yaml ships for the sample, whatever this project's say now.
 {%- if cookiecutter.problem_type == "classification" %}
     params["cleaning"]["ranges"] = {"bill_length_mm": [25, 70], "body_mass_g": [2000, 7000]}
