@@ -372,8 +372,9 @@ def test_a_saved_index_is_pointed_out(run: Run, caplog: pytest.LogCaptureFixture
 def test_a_number_per_row_is_pointed_out(run: Run, caplog: pytest.LogCaptureFixture) -> None:
     """A customer number read as a feature would let the model memorise rows."""
     sample = _sample(run)
-    clean(sample.assign(customer_id=np.arange(len(sample)) + 100_000), run.params, Path("x"))
-    assert "customer_id: a different whole number in every row: an identifier?" in caplog.text
+    serial = sample.assign(serial_added_by_test=np.arange(len(sample)) + 100_000)
+    clean(serial, run.params, Path("x"))
+    assert "serial_added_by_test: a different whole number in every row" in caplog.text
 
 
 def test_a_listed_feature_without_values_is_refused(run: Run) -> None:

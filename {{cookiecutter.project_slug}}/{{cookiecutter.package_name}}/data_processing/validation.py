@@ -96,7 +96,9 @@ def as_category_strings(series: pd.Series, flag: bool = False) -> pd.Series:
     """
     if series.dtype == object and ptypes.infer_dtype(series, skipna=True) != "string":
         values = _category_strings(series)
-        return values.map(FLAG_TEXT).where(values.isin(FLAG_TEXT), values) if flag else values
+        if flag:
+            values = values.map(FLAG_TEXT).where(values.isin(FLAG_TEXT), values).astype(object)
+        return values
     codes, distinct = pd.factorize(series)  # a missing value gets code -1
     text = _category_strings(pd.Series(distinct, dtype=series.dtype)).to_numpy(dtype=object)
     if flag:
