@@ -377,6 +377,17 @@ def test_a_number_per_row_is_pointed_out(run: Run, caplog: pytest.LogCaptureFixt
     assert "serial_added_by_test: a different whole number in every row" in caplog.text
 
 
+@pytest.mark.parametrize("dates", [["2024-05", "2024-06"], ["31.05.2024", "01.06.2024"]])
+def test_dates_read_as_categories_are_pointed_out(
+    run: Run, caplog: pytest.LogCaptureFixture, dates: list[str]
+) -> None:
+    """Every future date would be a category the model has never seen."""
+    sample = _sample(run)
+    signed = sample.assign(signed_up_for_test=[dates[i % 2] for i in range(len(sample))])
+    clean(signed, run.params, Path("x"))
+    assert f"signed_up_for_test: dates (such as '{dates[0]}')" in caplog.text
+
+
 def test_a_listed_feature_without_values_is_refused(run: Run) -> None:
     frame = _sample(run).assign(never_filled=np.nan)
     numeric = [*(run.params.features.numeric or run.model.spec.numeric), "never_filled"]

@@ -8,6 +8,7 @@ in the model fills them, at training and at serving time alike).
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,11 @@ from .validation import (
 CLEAN_FILE = Path("data/processed/clean.csv")
 # A larger share of duplicate rows is reported as a warning: repeated observations?
 DUPLICATE_WARNING_SHARE = 0.1
+# 2024-05-31, 2024-05, 2024-05-31T10:00, 31.05.2024, 05/31/2024 10:00
+DATE_TEXT = re.compile(
+    r"\d{4}-\d{1,2}(-\d{1,2}([ T]\d{1,2}:\d{2}.*)?)?"  # ISO 8601
+    r"|\d{1,2}[./]\d{1,2}[./]\d{2,4}( \d{1,2}:\d{2}.*)?"  # day.month.year, month/day/year
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,16 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     result = spec.coerce(frame)
     result[target] = _clean_target(frame[target], params)
     for name in spec.categorical:
+        dates = _date_text(result[name])
+        if dates is not None:
+            log.warning(
+                "%s: dates (such as %r), each a category of its own, so every date the model "
+                "has not seen is unknown to it: derive numbers from it (year, month, age) in "
+                "the data, or list it in features.drop",
+                name,
+                dates,
+            )
+            continue
         distinct = result[name].nunique()
         if distinct > max(50, len(result) // 10):
             log.warning(
@@ -111,6 +127,14 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     if len(result) < 10:
         raise DataError(f"{path}: only {len(result)} usable rows after cleaning; need at least 10")
     return result.reset_index(drop=True)
+
+
+def _date_text(values: pd.Series) -> str | None:
+    """An example, where nine in ten values of a sample are written as dates."""
+    sample = values.dropna().head(1000).astype(str)
+    if sample.empty or sample.str.fullmatch(DATE_TEXT).mean() < 0.9:
+        return None
+    return str(sample.iloc[0])
 
 
 def _distinct_whole_numbers(values: pd.Series) -> bool:
