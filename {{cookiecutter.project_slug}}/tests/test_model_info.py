@@ -33,7 +33,7 @@ from {{ cookiecutter.package_name }}.model.train import (
     split_positions,
     train,
 )
-from {{ cookiecutter.package_name }}.model.validate import check_gates
+from {{ cookiecutter.package_name }}.model.validate import check_gates, warn_if_weak
 
 from .conftest import FAST, PROJECT, Run, first_categorical
 
@@ -288,6 +288,28 @@ def test_too_few_rows_for_the_folds_are_refused_before_the_first_fit(run: Run) -
             alone = load_params(PROJECT / "params.yaml", overrides=no_cv)
             with pytest.raises(DataError, match="the training rows hold a single class"):
                 search(spec, x, y, alone)
+
+
+def test_a_model_no_better_than_a_constant_is_pointed_out(
+    run: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A model that always answers the common class looks accurate on rare classes."""
+    actual = run.test[run.params.data.target].reset_index(drop=True).head(20)
+    if run.params.is_classifier:
+        common = actual.mode().iloc[0]
+        table = pd.DataFrame({"actual": actual, "predicted": common})
+        result = {"accuracy": float((actual == common).mean()), "f1_macro": 0.0}
+        expected = f"no better than always answering {common!r}"
+    else:
+        table = pd.DataFrame({"actual": actual, "predicted": actual.mean()})
+        result, expected = {"r2": 0.0}, "no better than predicting the mean"
+    warn_if_weak(run.model, table, result)
+    assert expected in caplog.text
+    assert "held-out metrics rest on 20 rows" in caplog.text
+    caplog.clear()
+    good = {"accuracy": 1.0, "f1_macro": 1.0} if run.params.is_classifier else {"r2": 0.9}
+    warn_if_weak(run.model, pd.concat([table] * 2), good)
+    assert not caplog.records
 
 
 def test_a_class_per_number_suggests_regression(run: Run) -> None:

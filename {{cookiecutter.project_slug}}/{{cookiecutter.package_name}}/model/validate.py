@@ -29,6 +29,7 @@ from .train import MODEL_DIR, split_positions
 
 REPORTS_DIR = Path("reports")
 DEFAULT_SEGMENT_METRIC = {"classification": "accuracy", "regression": "rmse"}
+FEW_HELD_OUT_ROWS = 30  # fewer make each row move a metric by more than 3 points
 MISSING_SEGMENT = "(missing)"
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,43 @@ def _roc_auc(model: LoadedModel, x: pd.DataFrame, actual: pd.Series) -> float | 
     return float(
         skm.roc_auc_score(actual, proba, multi_class="ovr", average="macro", labels=classes)
     )
+
+
+def warn_if_weak(model: LoadedModel, table: pd.DataFrame, result: dict[str, Any]) -> None:
+    """Say when the metrics mean less than they seem: too few held-out rows to trust,
+    or a model no better than a constant answer (rare classes make such a model look
+    accurate, and gates written for accuracy let it through)."""
+    rows = len(table)
+    if rows < FEW_HELD_OUT_ROWS:
+        log.warning(
+            "held-out metrics rest on %d rows, each worth %.0f%% of accuracy-like scores: "
+            "more data or a larger data.test_size",
+            rows,
+            100 / rows,
+        )
+    actual = table["actual"]
+    if model.is_classifier:
+        majority = actual.mode().iloc[0]
+        constant = pd.Series([majority] * rows, index=actual.index)
+        accuracy = skm.accuracy_score(actual, constant)
+        f1 = skm.f1_score(actual, constant, average="macro", zero_division=0)
+        if result["accuracy"] <= accuracy and result["f1_macro"] <= f1:
+            log.warning(
+                "the model does no better than always answering %r (accuracy %.4f, f1_macro "
+                "%.4f on the held-out rows): a class too rare to learn?",
+                _scalar(majority),
+                accuracy,
+                f1,
+            )
+    elif result["r2"] is not None and result["r2"] <= 0:
+        log.warning(
+            "r2=%.4f: the model does no better than predicting the mean of the held-out rows",
+            result["r2"],
+        )
+
+
+def _scalar(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def segment_metrics(
@@ -266,6 +304,7 @@ def validate(
     log.info(
         "metrics: %s", ", ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, float))
     )
+    warn_if_weak(model, table, result)
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
     if track:  # the stage logs an MLflow run, passing or not, before the gates decide
         from .tracking import log_run
