@@ -88,6 +88,10 @@ def test_spaces_around_class_labels_make_no_new_classes(
     cleaned = clean(sample.assign(**{target: labels}), run.params, Path("padded.csv"))
     assert set(cleaned[target]) == set(sample[target])
     assert "label(s) had spaces around them, removed" in caplog.text
+    marked = labels.where(sample.index % 3 != 0, " NA ")  # a marker once trimmed: missing
+    cleaned = clean(sample.assign(**{target: marked}), run.params, Path("marked.csv"))
+    assert "NA" not in set(cleaned[target])
+    assert len(cleaned) == len(clean(sample[sample.index % 3 != 0], run.params, Path("x")))
 
 
 def test_missing_value_markers_are_missing_in_files_and_in_text(tmp_path: Path) -> None:
@@ -186,6 +190,10 @@ def test_text_that_is_not_utf8_is_reported_with_its_line(tmp_path: Path) -> None
     row = b"a,b,c\n"
     data.write_bytes(row * 200_000 + b"caf\xe9,1,2\n" + row)  # past the first MiB read
     with pytest.raises(DataError, match=r"export\.csv: not UTF-8 text on line 200001 "):
+        check_utf8(data)
+    split = b"x" * (2**20 - 3) + "\U0001f600".encode() + b"\xff\n\nmore\n"  # 4 bytes over a read
+    data.write_bytes(split)
+    with pytest.raises(DataError, match=r"export\.csv: not UTF-8 text on line 1 "):
         check_utf8(data)
 
 
@@ -422,6 +430,9 @@ def test_listing_one_column_leaves_the_others_inferred(run: Run, role: str) -> N
         run.params, features=dataclasses.replace(run.params.features, **{role: [moved]})
     )
     spec = infer_features(run.raw, params, run.params.data.source)
+    order = {name: place for place, name in enumerate(run.raw.columns)}
+    for names in (spec.numeric, spec.categorical):  # the file's order, as a model card has it
+        assert names == sorted(names, key=order.__getitem__)
     assert sorted(spec.columns) == sorted(inferred.columns)
     assert moved in getattr(spec, role)
     for kind in ("numeric", "categorical"):

@@ -265,6 +265,11 @@ def test_metrics_of_the_other_task_are_refused_when_params_load(run: Run) -> Non
     ):
         with pytest.raises(ConfigError, match=re.escape(where) + f".*not a {other} metric"):
             load_params(PROJECT / "params.yaml", overrides={"data.task": other, **override})
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    # Promotion may also weigh the run's cross-validation scores, which tracking logs.
+    cv = {"mlflow.promotion.gate_metric": "cv_f1_macro_mean"}
+    assert load_params(PROJECT / "params.yaml", overrides=cv).mlflow.promotion is not None
+{%- endif %}
 
 
 def test_too_few_rows_for_the_folds_are_refused_before_the_first_fit(run: Run) -> None:

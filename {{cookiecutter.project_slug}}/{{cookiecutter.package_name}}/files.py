@@ -110,10 +110,11 @@ def check_utf8(path: Path, copy: IO[bytes] | None = None) -> None:
     line = 1
     with path.open("rb") as read:
         while chunk := read.read(1 << 20):
+            held = len(decoder.getstate()[0])  # the start of a character split by the read
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
-                line += chunk[: max(error.start, 0)].count(b"\n")
+                line += chunk[: max(error.start - held, 0)].count(b"\n")
                 raise DataError(
                     f"{path}: not UTF-8 text on line {line} ({error.reason}); save it as UTF-8 CSV"
                 ) from None

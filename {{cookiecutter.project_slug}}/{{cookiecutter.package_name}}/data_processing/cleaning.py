@@ -18,7 +18,7 @@ from pandas.api import types as ptypes
 from .. import cli
 from ..config import Params, load_params
 from ..errors import ConfigError, DataError
-from ..files import read_table, write_table
+from ..files import MISSING_TEXT, read_table, write_table
 from .ingest import RAW_FILE
 from .validation import (
     check_numeric,
@@ -162,7 +162,7 @@ def _clean_target(values: pd.Series, params: Params) -> pd.Series:
                 values.iloc[first],
                 text.iloc[first],
             )
-        return text.where(text != "", np.nan)
+        return text.where(~text.isin(MISSING_TEXT), np.nan)  # " NA " is NA, as in features
     return values
 
 

@@ -51,8 +51,13 @@ class FeatureSpec:
 
     @classmethod
     def ordered(cls, numeric: list[str], categorical: list[str], order: list[str]) -> FeatureSpec:
-        wanted = set(numeric) | set(categorical)
-        return cls(numeric, categorical, [c for c in order if c in wanted])
+        """Every list in ``order`` (the file's), as a loaded model's card rebuilds them."""
+        numbers, categories = set(numeric), set(categorical)
+        return cls(
+            [c for c in order if c in numbers],
+            [c for c in order if c in categories],
+            [c for c in order if c in numbers or c in categories],
+        )
 
     def coerce(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Numeric columns as float64, categorical ones as strings (missing stays NaN)."""
