@@ -400,18 +400,19 @@ class Params:
         named.append((f"validate.segments.metric={metric!r}", metric, names))
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
         if (promotion := self.mlflow.promotion) is not None:
-            # and the run's cross-validation scores, cv_<scoring>_mean and _std
             named += [(f"mlflow.promotion.gates.{name}", name, gated) for name in promotion.gates]
             metric = promotion.gate_metric
             named.append((f"mlflow.promotion.gate_metric={metric!r}", metric, names))
 {%- endif %}
         for setting, name, allowed in named:
-            logged = setting.startswith("mlflow.")  # the run's metrics: also cv_<scoring>_*
-            if name is None or name in allowed or (logged and name.startswith("cv_")):
+            if name is None or name in allowed:
                 continue
-            also = ", cv_<scoring>_mean, cv_<scoring>_std" if logged else ""
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+            if setting.startswith("mlflow.") and name.startswith("cv_"):
+                continue  # the run's cross-validation scores, which tracking logs as well
+{%- endif %}
             raise ConfigError(
-                f"params: {setting}: not a {task} metric (have: {', '.join(allowed)}{also})"
+                f"params: {setting}: not a {task} metric (have: {', '.join(allowed)})"
             )
 
     @property
