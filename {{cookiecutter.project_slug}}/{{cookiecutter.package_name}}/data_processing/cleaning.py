@@ -18,9 +18,10 @@ from pandas.api import types as ptypes
 from .. import cli
 from ..config import Params, load_params
 from ..errors import ConfigError, DataError
-from ..files import MISSING_TEXT, read_table, write_table
+from ..files import read_table, write_table
 from .ingest import RAW_FILE
 from .validation import (
+    as_category_strings,
     check_numeric,
     check_target,
     columns_present,
@@ -50,7 +51,8 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
     check_numeric(frame, spec, params, path)
     check_target(frame, params, path)
 
-    columns_present("features.drop", params.features.drop, [str(c) for c in frame.columns], path)
+    columns = [str(c) for c in frame.columns]
+    columns_present("features.drop", params.features.drop, columns, path)
     for name in spec.columns:
         if name.startswith("Unnamed: "):  # pandas' name for a column without a header
             log.warning(
@@ -95,7 +97,6 @@ def clean(frame: pd.DataFrame, params: Params, path: Path) -> pd.DataFrame:
                 name,
             )
 
-    columns = [str(c) for c in frame.columns]
     present = columns_present("cleaning.ranges", params.cleaning.ranges, columns, path)
     for column in present:
         bounds = params.cleaning.ranges[column]
@@ -150,19 +151,19 @@ def _clean_target(values: pd.Series, params: Params) -> pd.Series:
     if ptypes.is_float_dtype(values) and np.array_equal(known, np.round(known)):
         return values.astype("Int64").astype(object).where(values.notna(), np.nan)
     if ptypes.infer_dtype(values, skipna=True) == "string":
-        # "Yes " and "Yes" are one class, as " Biscoe " is Biscoe in a feature column.
-        text = values.str.strip()
-        changed = (values.notna() & (values != text)).to_numpy()
-        if changed.any():
-            first = changed.nonzero()[0][0]
+        # Labels read as feature text is: "Yes " is Yes, and " NA " is missing.
+        text = as_category_strings(values)
+        padded = (values.notna() & (values.str.strip() != values)).to_numpy()
+        if padded.any():
+            first = padded.nonzero()[0][0]
             log.warning(
                 "target %r: %d label(s) had spaces around them, removed (%r is %r)",
                 values.name,
-                changed.sum(),
+                padded.sum(),
                 values.iloc[first],
                 text.iloc[first],
             )
-        return text.where(~text.isin(MISSING_TEXT), np.nan)  # " NA " is NA, as in features
+        return text
     return values
 
 

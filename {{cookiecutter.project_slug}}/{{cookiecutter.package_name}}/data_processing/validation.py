@@ -31,7 +31,10 @@ MAX_FRACTIONAL_CLASSES = 20
 
 
 # pandas reads a CSV column of only these as booleans, which train as "True"/"False".
-FLAG_TEXT = {"True": "True", "TRUE": "True", "true": "True"} | {
+FLAG_TEXT = {
+    "True": "True",
+    "TRUE": "True",
+    "true": "True",
     "False": "False",
     "FALSE": "False",
     "false": "False",

@@ -24,7 +24,7 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from ..data_processing.validation import FeatureSpec, outside_range
+from ..data_processing.validation import FLAG_TEXT, FeatureSpec, outside_range
 from ..errors import DataError, ModelError
 from ..files import atomic_path, read_json, sha256_file, write_json
 
@@ -62,7 +62,7 @@ class LoadedModel:
                 for f in features
                 if f["kind"] == "categorical"
                 and f.get("categories")
-                and set(f["categories"]) <= {"True", "False"}
+                and set(f["categories"]) <= set(FLAG_TEXT.values())
             ),
         )
 

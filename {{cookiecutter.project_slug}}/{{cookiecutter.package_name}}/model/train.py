@@ -114,7 +114,7 @@ def split_positions(frame: pd.DataFrame, params: Params, path: Path) -> tuple[An
     if not rare.empty:
         numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce").notna().all()
         raise DataError(
-            f"{path}: class {_scalar(rare.index[0])!r} of target {data.target!r} has only "
+            f"{path}: class {plain_scalar(rare.index[0])!r} of target {data.target!r} has only "
             f"{rare.iloc[0]} row; a stratified split needs at least 2 per class"
             + (
                 f" ({len(counts)} distinct numbers: to predict a quantity, set data.task: "
@@ -233,14 +233,14 @@ def check_folds(y: pd.Series, folds: int, stratified: bool) -> None:
     counts = y.value_counts()
     if stratified and len(counts) < 2:
         raise DataError(
-            f"the training rows hold a single class, {_scalar(counts.index[0])!r}; "
+            f"the training rows hold a single class, {plain_scalar(counts.index[0])!r}; "
             "classification needs at least two"
         )
     if not folds:
         return
     if stratified and counts.min() < folds:
         raise DataError(
-            f"params: train.cv_folds={folds}: class {_scalar(counts.idxmin())!r} has "
+            f"params: train.cv_folds={folds}: class {plain_scalar(counts.idxmin())!r} has "
             f"{counts.min()} training row(s), fewer than the folds; lower train.cv_folds "
             "or add data"
         )
@@ -383,7 +383,7 @@ def fit(params: Params, frame: pd.DataFrame, source: Path) -> tuple[Pipeline, di
         "estimator": best.family,
         "estimator_params": {k.removeprefix("model__"): v for k, v in best.params.items()},
         "features": describe_features(spec, x),
-        "classes": [_scalar(c) for c in pipeline.classes_] if params.is_classifier else None,
+        "classes": [plain_scalar(c) for c in pipeline.classes_] if params.is_classifier else None,
         "cv": {
             "scoring": params.train.scoring or DEFAULT_SCORING[params.data.task],
             "folds": params.train.cv_folds,
@@ -415,8 +415,8 @@ def describe_features(spec: FeatureSpec, x: pd.DataFrame) -> list[dict[str, Any]
                     "missing": int(column.isna().sum()),
                     "kind": "numeric",
                     "dtype": "float64",
-                    "min": _scalar(column.min()),
-                    "max": _scalar(column.max()),
+                    "min": plain_scalar(column.min()),
+                    "max": plain_scalar(column.max()),
                 }
             )
         else:
@@ -434,7 +434,8 @@ def describe_features(spec: FeatureSpec, x: pd.DataFrame) -> list[dict[str, Any]
     return described
 
 
-def _scalar(value: Any) -> Any:
+def plain_scalar(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (NaN as None), for messages and JSON."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and np.isnan(value):

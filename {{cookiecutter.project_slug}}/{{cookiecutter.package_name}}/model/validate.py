@@ -25,7 +25,7 @@ from ..data_processing.validation import as_category_strings, columns_present
 from ..errors import ConfigError, QualityGateError
 from ..files import read_json, read_table, write_json, write_table
 from .artifact import METRICS_FILE, LoadedModel, load_model, publish
-from .train import MODEL_DIR, split_positions
+from .train import MODEL_DIR, plain_scalar, split_positions
 
 REPORTS_DIR = Path("reports")
 DEFAULT_SEGMENT_METRIC = {"classification": "accuracy", "regression": "rmse"}
@@ -105,7 +105,7 @@ def warn_if_weak(model: LoadedModel, table: pd.DataFrame, result: dict[str, Any]
             log.warning(
                 "the model does no better than always answering %r (accuracy %.4f, f1_macro "
                 "%.4f on the held-out rows): a class too rare to learn?",
-                _scalar(majority),
+                plain_scalar(majority),
                 accuracy,
                 f1,
             )
@@ -114,10 +114,6 @@ def warn_if_weak(model: LoadedModel, table: pd.DataFrame, result: dict[str, Any]
             "r2=%.4f: the model does no better than predicting the mean of the held-out rows",
             result["r2"],
         )
-
-
-def _scalar(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def segment_metrics(

@@ -127,7 +127,7 @@ def parse_jsonlines(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     object per line, checked as ``instances`` are; blank lines are skipped, and errors
     name a line by its place in the body (``lines[0]`` is the first)."""
     lines = body.removeprefix(codecs.BOM_UTF8).splitlines()
-    line_of: Callable[[int], int] | None = None  # record -> line, where some are blank
+    line_of: Callable[[int], int] = _same  # record -> line, where blank lines are left out
     if not all(map(bytes.strip, lines)):
         numbers = [number for number, line in enumerate(lines) if line.strip()]
         lines, line_of = [lines[number] for number in numbers], numbers.__getitem__
@@ -135,11 +135,12 @@ def parse_jsonlines(body: bytes, spec: FeatureSpec, max_rows: int) -> Batch:
     try:  # the common case in C; a line that does not parse is found and named below
         records = list(map(orjson.loads, lines))
     except orjson.JSONDecodeError:
-        records = [
-            load_json(line, f"lines[{line_of(index) if line_of else index}]")
-            for index, line in enumerate(lines)
-        ]
+        records = [load_json(line, f"lines[{line_of(i)}]") for i, line in enumerate(lines)]
     return records_to_batch(records, spec, "lines", line_of)
+
+
+def _same(index: int) -> int:
+    return index
 
 
 SHAPES = frozenset({"instances", "columns"})
@@ -177,7 +178,7 @@ def records_to_batch(
     records: list[Any],
     spec: FeatureSpec,
     field: str = "instances",
-    place: Callable[[int], int] | None = None,
+    place: Callable[[int], int] = _same,
 ) -> Batch:
     """Check every record against the schema, column by column; errors name the record
     as ``field[index]``, or ``field[place(index)]`` where the body numbers them so."""
@@ -189,8 +190,6 @@ def records_to_batch(
     # Every feature present and as many keys as features: no unknown keys either.
     if columns is None or set(map(len, records)) != {len(expected)}:
         raise _explain_record_shape(records, expected, field, place)
-    if place is None:
-        return _typed_batch(columns, spec, lambda i, name: f"{field}[{i}].{name}")
     return _typed_batch(columns, spec, lambda i, name: f"{field}[{place(i)}].{name}")
 
 
@@ -219,11 +218,11 @@ def columns_to_batch(columns: Any, spec: FeatureSpec, max_rows: int) -> Batch:
 
 
 def _explain_record_shape(
-    records: list[Any], expected: list[str], field: str, place: Callable[[int], int] | None
+    records: list[Any], expected: list[str], field: str, place: Callable[[int], int]
 ) -> RequestError:
     keys = set(expected)
     for index, record in enumerate(records):
-        where = f"{field}[{place(index) if place else index}]"
+        where = f"{field}[{place(index)}]"
         if not isinstance(record, dict):
             return invalid(where, "must be an object of feature values")
         unknown = [name for name in record if name not in keys]
