@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.model.train import (
     features_and_target,
     fit,
     make_estimator,
+    plain_scalar,
     search,
     split_positions,
     train,
@@ -304,7 +305,7 @@ def test_a_model_no_better_than_a_constant_is_pointed_out(
         common = actual.mode().iloc[0]
         table = pd.DataFrame({"actual": actual, "predicted": common})
         result = {"accuracy": float((actual == common).mean()), "f1_macro": 0.0}
-        expected = f"no better than always answering {common!r}"
+        expected = f"no better than always answering {plain_scalar(common)!r}"
     else:
         table = pd.DataFrame({"actual": actual, "predicted": actual.mean()})
         result, expected = {"r2": 0.0}, "no better than predicting the mean"
